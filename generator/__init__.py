@@ -1,0 +1,1 @@
+"""cricksy-gen: per-environment Terraform JSON from Jinja templates and YAML values."""

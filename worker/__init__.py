@@ -1,0 +1,1 @@
+"""The Cricksy video-analysis worker: SQS -> S3 -> pose analysis -> PostgreSQL."""
