@@ -42,14 +42,14 @@ def container_definitions(module: Module) -> Iterator[tuple[str, str, Any]]:
             yield name, label, local_values.get(match.group(1)) if match else None
 
 
-def _container_shape() -> Shape:
+def _register_shape() -> Shape:
     ecs = botocore.session.get_session().get_service_model("ecs")
-    return ecs.operation_model("RegisterTaskDefinition").input_shape.members["containerDefinitions"]
+    return ecs.operation_model("RegisterTaskDefinition").input_shape
 
 
 def check_module(module: Module) -> list[Problem]:
     """Every problem in the module's container definitions, against the ECS API model."""
-    shape = _container_shape()
+    shape = _register_shape()
     problems: list[Problem] = []
     for file, label, definitions in container_definitions(module):
         where = Source(f"{module.env}: {file}")
@@ -58,11 +58,12 @@ def check_module(module: Module) -> list[Problem]:
             problems.append(Problem(path, "must be written as ${jsonencode(local.NAME)} with NAME a local "
                                           "holding the definitions, so they can be checked", where))
             continue
-        report = ParamValidator().validate(definitions, shape)
+        request = {"family": label, "containerDefinitions": definitions}
+        report = ParamValidator().validate(request, shape)
         if report.has_errors():
             problems.extend(Problem(path, line.strip(), where)
-                            for line in report.generate_report().splitlines()[1:] if line.strip())
-        problems.extend(Problem(path, message, where) for message in enum_errors(definitions, shape, "containerDefinitions"))
+                            for line in report.generate_report().splitlines() if line.strip())
+        problems.extend(Problem(path, message, where) for message in enum_errors(request, shape, "request"))
     return problems
 
 

@@ -1,0 +1,82 @@
+"""Proof 5: the rendered dev environment applies to a local moto server, and a second plan is empty.
+
+Nothing is targeted out. moto differs from AWS in three answers that would make
+every plan dirty; tests/support/moto_fixes.py corrects them in this process
+(RedrivePolicy spacing, a service's capacity providers, scaling policies by name).
+moto does not keep a service's deploymentConfiguration (circuit breaker), so that
+setting is covered by validate and checkov, not here.
+"""
+import json
+
+from tests.support.terraform import AppliedStack
+
+
+def test_apply_succeeds_and_second_plan_is_empty(applied_dev_stack: AppliedStack):
+    assert applied_dev_stack.apply_result.retcode == 0, applied_dev_stack.apply_result.error
+    plan = applied_dev_stack.plan_result
+    assert plan.retcode == 0, f"second plan is not empty (exit {plan.retcode}):\n{plan.value}\n{plan.error}"
+
+
+def test_applied_queue_matches_values(applied_dev_stack: AppliedStack):
+    stack, v = applied_dev_stack, applied_dev_stack.values
+    sqs = stack.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.outputs["queue_url"], AttributeNames=["All"])["Attributes"]
+    assert int(attributes["VisibilityTimeout"]) == v["worker"]["max_job_seconds"] + v["worker"]["stop_timeout_seconds"]
+    assert int(attributes["ReceiveMessageWaitTimeSeconds"]) == 20
+    assert attributes["KmsMasterKeyId"] == "alias/aws/sqs"
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == v["queue"]["max_receive_count"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=stack.outputs["dead_letter_queue_url"],
+                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert redrive["deadLetterTargetArn"] == dlq_arn == stack.outputs["queue_arn"].replace(
+        "cricksy-video-analysis-dev", "cricksy-video-analysis-dev-dlq")
+
+
+def test_applied_task_definition_and_service(applied_dev_stack: AppliedStack):
+    stack, v = applied_dev_stack, applied_dev_stack.values
+    ecs = stack.client("ecs")
+    task = ecs.describe_task_definition(taskDefinition=stack.outputs["task_definition_arn"])["taskDefinition"]
+    assert (task["cpu"], task["memory"]) == (str(v["worker"]["cpu"]), str(v["worker"]["memory"]))
+    assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+    assert task["executionRoleArn"] == stack.outputs["execution_role_arn"]
+    assert task["taskRoleArn"] == stack.outputs["task_role_arn"]
+    (container,) = task["containerDefinitions"]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["SQS_VIDEO_ANALYSIS_QUEUE_URL"] == stack.outputs["queue_url"]
+    secret = stack.client("secretsmanager").describe_secret(SecretId=v["shared"]["secrets"]["DATABASE_URL"])
+    assert container["secrets"] == [{"name": "DATABASE_URL", "valueFrom": secret["ARN"]}]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == stack.outputs["log_group_name"]
+    assert container["readonlyRootFilesystem"] is True and container["stopTimeout"] == 120
+    cluster = v["shared"]["cluster_name"]
+    (service,) = ecs.describe_services(cluster=cluster, services=[stack.outputs["service_name"]])["services"]
+    assert service["desiredCount"] == v["worker"]["desired_count"]
+    assert service["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    network = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(network["subnets"]) == sorted(v["shared"]["subnet_ids"]) and network["assignPublicIp"] == "DISABLED"
+
+
+def test_applied_scaling_and_alarms(applied_dev_stack: AppliedStack):
+    stack, v = applied_dev_stack, applied_dev_stack.values
+    scaling = stack.client("application-autoscaling")
+    resource_id = f"service/{v['shared']['cluster_name']}/{stack.outputs['service_name']}"
+    (target,) = scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[resource_id])["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 2)
+    policies = {p["PolicyName"]: p for p in scaling.describe_scaling_policies(
+        ServiceNamespace="ecs", ResourceId=resource_id)["ScalingPolicies"]}
+    assert set(policies) == {"cricksy-ai-worker-scale-out-dev", "cricksy-ai-worker-scale-in-dev"}
+    alarms = {a["AlarmName"]: a for a in stack.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    waiting = alarms["cricksy-ai-worker-messages-waiting-dev"]
+    assert waiting["AlarmActions"] == [policies["cricksy-ai-worker-scale-out-dev"]["PolicyARN"]]
+    assert alarms["cricksy-ai-worker-dead-letters-dev"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": "cricksy-video-analysis-dev-dlq"}]
+    assert alarms["cricksy-ai-worker-oldest-message-age-dev"]["Threshold"] == v["alarms"]["oldest_message_age_seconds"]
+
+
+def test_applied_roles_carry_the_rendered_policies(applied_dev_stack: AppliedStack):
+    iam = applied_dev_stack.client("iam")
+    role = applied_dev_stack.outputs["task_role_arn"].rsplit("/", 1)[1]
+    document = iam.get_role_policy(RoleName=role, PolicyName="worker-task")["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    sids = [s["Sid"] for s in document["Statement"]]
+    assert sids == ["ReadUploadedVideos", "WriteAnalysisResults", "ConsumeJobsQueue", "ProtectOwnTaskWhileBusy"]
