@@ -19,7 +19,7 @@ fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 "${pip[@]}" install --quiet --upgrade 'pip>=24'
-"${pip[@]}" install --quiet --no-deps 'mediapipe>=1.2.2,<1.3'
+"${pip[@]}" install --quiet --no-deps -r requirements-nodeps.txt
 "${pip[@]}" install --quiet -e '.[test]'
 
 if [[ ! -x .tools/checkov/bin/checkov ]]; then

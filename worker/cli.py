@@ -1,6 +1,8 @@
 """`cricksy-worker`: a thin Click layer over the worker's functions."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -12,3 +14,223 @@ def main() -> None:
     Example:
       cricksy-worker analyze swing.mp4 --out out/
     """
+
+
+# -- the job loop and its operator commands, configured from the environment (worker/config.py).
+# Imports stay inside the commands so that each command loads only what it uses.
+
+class _JobId(click.ParamType):
+    name = "JOB_ID"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        import uuid
+
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a job id (expected a UUID such as 3f2b8c1e-...)", param, ctx)
+
+
+def _settings(aws: bool) -> object:
+    """Validated settings, with logging set up; configuration problems raise `ConfigError` (exit 2)."""
+    from worker.config import load_settings
+    from worker.logs import configure
+
+    settings = load_settings(aws=aws)
+    configure(settings.log_level)
+    return settings
+
+
+def _exits(what: str) -> object:
+    """Map failures to exit codes: 2 with the message for configuration, 1 with one line otherwise."""
+    import functools
+
+    def decorate(command):  # noqa: ANN001, ANN202
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            import logging
+
+            from worker.config import ConfigError
+
+            try:
+                return command(*args, **kwargs)
+            except ConfigError as exc:
+                click.echo(f"error: {exc}", err=True)
+                raise SystemExit(2) from None
+            except Exception as exc:
+                logging.getLogger("worker.cli").debug("%s failed", what, exc_info=True)
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                click.echo(f"error: {what} failed: {detail}", err=True)
+                raise SystemExit(1) from None
+
+        return wrapper
+
+    return decorate
+
+
+@main.command("run")
+@_exits("the worker")
+def run_command() -> None:
+    """Run the service: long-poll SQS, analyse each video, store results; SIGTERM stops it cleanly."""
+    import logging
+
+    from worker.clients import connect
+    from worker.logs import log_event, route_native_stderr
+    from worker.service import Worker, load_analyzer
+
+    settings = _settings(aws=True)
+    route_native_stderr()
+    worker = Worker(settings, connect(settings), load_analyzer(settings.analyzer))
+    worker.install_signal_handlers()
+    try:
+        worker.run()
+    except Exception as exc:  # stderr stays JSON lines once the service has started logging
+        log_event(logging.getLogger("worker.cli"), "worker.failed", logging.CRITICAL, job_id=None,
+                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        raise SystemExit(1) from None
+
+
+@main.command("init-db")
+@_exits("init-db")
+def init_db_command() -> None:
+    """Create or upgrade the job table (alembic); safe to run again, never drops rows."""
+    import logging
+
+    from worker import migrations
+    from worker.jobs import create_engine
+    from worker.logs import log_event
+
+    settings = _settings(aws=False)
+    before, after = migrations.upgrade(create_engine(settings.database_url))
+    log_event(logging.getLogger("worker.cli"), "db.migrated", job_id=None,
+              database=settings.database_url_redacted, from_revision=before, to_revision=after)
+
+
+@main.command("submit")
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, readable=True))
+@_exits("submit")
+def submit_command(video: str) -> None:
+    """Upload VIDEO, record a queued job and queue it; prints only the job id."""
+    from pathlib import Path
+
+    from worker.clients import connect
+    from worker.submission import submit
+
+    click.echo(str(submit(connect(_settings(aws=True)), Path(video))))
+
+
+@main.command("status")
+@click.argument("job_id", type=_JobId())
+@_exits("status")
+def status_command(job_id: object) -> None:
+    """Print the job's row as JSON."""
+    import json
+
+    from worker.jobs import JobStore, create_engine
+
+    row = JobStore(create_engine(_settings(aws=False).database_url)).get(job_id)
+    if row is None:
+        raise LookupError(f"job {job_id} does not exist in video_analysis_jobs")
+    click.echo(json.dumps(row, indent=2, sort_keys=True))
+
+
+@main.command("requeue")
+@click.argument("job_id", type=_JobId())
+@_exits("requeue")
+def requeue_command(job_id: object) -> None:
+    """Re-drive a failed job: back to queued with its error cleared, and a new message."""
+    from worker.clients import connect
+    from worker.submission import requeue
+
+    requeue(connect(_settings(aws=True)), job_id)
+    click.echo(str(job_id))
+
+
+# -- local analysis and the pose model: no AWS, no database.
+
+class _TerminalProgress:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, label: str) -> None:
+        import sys
+
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.bar = None
+        self.shown = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=click.get_text_stream("stderr"))
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@main.command("analyze")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for result.json and the pictures (created if needed).  [default: out/<video name>]")
+@click.option("--max-fps", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Analyse at most this many frames per second of video; 0 analyses every frame.")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="Refuse videos longer than this.")
+@click.option("--handedness", type=click.Choice(["auto", "left", "right"]), default="auto", show_default=True,
+              help="The player's stance; auto guesses it from the picture.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="Pose model file.  [default: $POSE_MODEL_PATH or the per-user cache]")
+def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedness: str, model_path) -> None:
+    """Analyse VIDEO on this machine: write result.json and pictures to DIR, print a summary.
+
+    Exits 2 when the video cannot be analysed (the message says why) and 1 when
+    the pose model is missing or wrong.
+    """
+    import json
+
+    from worker.analysis import AnalysisOptions, analyze
+    from worker.atomicfile import write_bytes_atomic
+    from worker.errors import InvalidVideoError
+    from worker.model import ModelError
+    from worker.summary import summarize
+
+    out = out_dir if out_dir is not None else Path("out") / video.stem
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    options = AnalysisOptions(max_fps=max_fps or None, max_seconds=max_seconds, handedness=handedness,
+                              model_path=model_path)
+    progress = _TerminalProgress(f"analysing {video.name}")
+    try:
+        result = analyze(video, out, progress=progress, options=options)
+    except (InvalidVideoError, ModelError) as exc:
+        progress.close()
+        if created:
+            out.rmdir()
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2 if isinstance(exc, InvalidVideoError) else 1) from None
+    progress.close()
+    write_bytes_atomic(out / "result.json", (json.dumps(result, indent=2) + "\n").encode())
+    click.echo(summarize(result, video.name))
+    files = ", ".join(["result.json", *result["artifacts"].values()])
+    click.echo(f"wrote {files} to {out}")
+
+
+@main.command("fetch-model")
+@click.option("--dest", metavar="DIR", type=click.Path(file_okay=False), default=None,
+              help="Folder to put pose_landmarker_full.task in.  [default: $POSE_MODEL_PATH or the per-user cache]")
+def fetch_model_command(dest: str | None) -> None:
+    """Fetch the pinned pose model and verify its sha256; nothing is written on a mismatch."""
+    from worker.model import ModelError, fetch_model
+
+    try:
+        outcome = fetch_model(dest, log=lambda line: click.echo(line, err=True))
+    except ModelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    how = "already present" if outcome.source is None else f"fetched from {outcome.source}"
+    click.echo(f"{outcome.path}: {how}, sha256 verified")

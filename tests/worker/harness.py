@@ -1,0 +1,239 @@
+"""Test harness for the worker: real worker processes, an in-process stack, a cuttable TCP proxy."""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tests.support.aws import REPO_ROOT, Queues, free_port, worker_environ
+from worker.clients import Services, connect
+from worker.config import Settings, load_settings
+from worker.jobs import JobStore
+from worker.submission import submit
+
+STANDINS = "tests.support.standins"
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def cli_path() -> str:
+    path = Path(sys.executable).parent / "cricksy-worker"
+    if not path.exists():
+        found = shutil.which("cricksy-worker")
+        if found is None:
+            raise AssertionError("cricksy-worker is not installed: run `pip install -e /work/main --no-deps`")
+        return found
+    return str(path)
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([cli_path(), *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def parse_events(text: str) -> list[dict[str, Any]]:
+    """Every stderr line as a dict; a line that is not a JSON object becomes {"event": None, "line": ...}."""
+    events = []
+    for line in text.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        events.append(doc if isinstance(doc, dict) else {"event": None, "line": line})
+    return events
+
+
+class WorkerProcess:
+    """`cricksy-worker run` as a child process, its stderr captured to a file we can read while it runs."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen([cli_path(), "run"], env=env, cwd=REPO_ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=self._log)
+
+    def events(self, name: str | None = None, **match: Any) -> list[dict[str, Any]]:
+        events = parse_events(self.log_path.read_text(errors="replace"))
+        return [e for e in events if (name is None or e.get("event") == name)
+                and all(e.get(key) == value for key, value in match.items())]
+
+    def wait_for(self, name: str, timeout: float = 30, **match: Any) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            hits = self.events(name, **match)
+            if hits:
+                return hits[0]
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited ({self.proc.returncode}) before {name}; log:\n{self.tail()}")
+            return None
+
+        try:
+            return wait_until(found, timeout, f"event {name} {match or ''}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nworker log:\n{self.tail()}") from None
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"worker still running after {timeout} s; log:\n{self.tail()}") from None
+
+    def stop(self) -> None:
+        """Teardown: SIGKILL if still running, always reap, close the log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self._log.close()
+
+
+@dataclass
+class Stack:
+    """One test's world: a migrated database, a bucket and a queue pair on the moto server."""
+
+    endpoint: str
+    database_url: str
+    bucket: str
+    queues: Queues
+    s3: Any
+    tmp_path: Path
+
+    @property
+    def worker_tmp(self) -> Path:
+        path = self.tmp_path / "worker-tmp"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        defaults = {"WORKER_TMP_DIR": str(self.worker_tmp), "WORKER_ANALYZER": f"{STANDINS}:count_frames"}
+        return worker_environ(self.endpoint, database_url=self.database_url, queue_url=self.queues.url,
+                              bucket=self.bucket, **{**defaults, **overrides})
+
+    def settings(self, **overrides: str) -> Settings:
+        return load_settings(self.env(**overrides))
+
+    @cached_property
+    def services(self) -> Services:
+        """Handles built the worker's way (needs the `aws_env` fixture for boto3's endpoint)."""
+        return connect(self.settings())
+
+    @property
+    def jobs(self) -> JobStore:
+        return self.services.jobs
+
+    def close(self) -> None:
+        if "services" in self.__dict__:
+            self.services.jobs.engine.dispose()
+
+    def submit(self, video: Path) -> uuid.UUID:
+        return submit(self.services, video)
+
+    def row(self, job_id: uuid.UUID | str) -> dict[str, Any]:
+        row = self.jobs.get(uuid.UUID(str(job_id)))
+        assert row is not None, f"job {job_id} has no row"
+        return row
+
+    def wait_status(self, job_id: uuid.UUID | str, status: str, timeout: float = 30) -> dict[str, Any]:
+        return wait_until(lambda: (row := self.row(job_id))["status"] == status and row, timeout,
+                          f"job {job_id} to be {status}")
+
+    def object_body(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+class TcpProxy:
+    """Forwards a local port to a server; `cut()` drops every connection and refuses new ones.
+
+    Pointing the worker's DATABASE_URL at it gives a real, deterministic
+    database outage without touching the server other tests use.
+    """
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            doomed, self._sockets = self._sockets, []
+        if listener is not None:
+            listener.close()
+        for sock in doomed:
+            _close(sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    _close(client)
+                    _close(upstream)
+                    return
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(source)
+        _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

@@ -1,0 +1,128 @@
+"""The operator commands as real processes: init-db, submit, status, requeue."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.aws import Queues, worker_environ
+from tests.worker.harness import Stack, parse_events, run_cli
+from worker.config import load_settings
+from worker.jobs import JobStore, create_engine
+
+
+def test_init_db_twice_is_safe_and_keeps_rows(database_url: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url}  # needs nothing but the database
+    first = run_cli("init-db", env=env)
+    assert first.returncode == 0, first.stderr
+    (migrated,) = [e for e in parse_events(first.stderr) if e["event"] == "db.migrated"]
+    assert (migrated["from_revision"], migrated["to_revision"]) == (None, "0001")
+
+    job_id = uuid.uuid4()
+    store = JobStore(create_engine(load_settings(env, aws=False).database_url))
+    store.create(job_id, "cricksy-coach-videos", f"uploads/{job_id}/a.mp4")
+
+    second = run_cli("init-db", env=env)
+    assert second.returncode == 0, second.stderr
+    (migrated,) = [e for e in parse_events(second.stderr) if e["event"] == "db.migrated"]
+    assert (migrated["from_revision"], migrated["to_revision"]) == ("0001", "0001")
+    assert store.get(job_id)["status"] == "queued"
+    store.engine.dispose()
+
+
+def test_init_db_reports_an_unreachable_database_without_its_password() -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://cricksy:hunter2@127.0.0.1:9/cricksy"}
+    result = run_cli("init-db", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: init-db failed: ")
+    assert "127.0.0.1" in result.stderr and "hunter2" not in result.stderr
+
+
+def test_submit_prints_only_the_job_id_and_queues_the_job(pg_stack: Stack, clip: Path) -> None:
+    result = run_cli("submit", str(clip), env=pg_stack.env())
+    assert result.returncode == 0, result.stderr
+    job_id = uuid.UUID(result.stdout.strip())
+    assert result.stdout == f"{job_id}\n"
+
+    row = pg_stack.row(job_id)
+    assert (row["status"], row["attempts"], row["s3_bucket"]) == ("queued", 0, pg_stack.bucket)
+    assert row["s3_key"] == f"uploads/{job_id}/swing.mp4"
+    assert pg_stack.object_body(row["s3_key"]) == clip.read_bytes()
+    assert pg_stack.queues.receive_bodies() == [json.dumps({"job_id": str(job_id)})]
+    assert [e["event"] for e in parse_events(result.stderr)] == ["job.submitted", "job.queued"]
+
+
+def test_submit_refuses_a_missing_file(pg_stack: Stack, tmp_path: Path) -> None:
+    result = run_cli("submit", str(tmp_path / "nope.mp4"), env=pg_stack.env())
+    assert result.returncode == 2
+    assert "nope.mp4' does not exist" in result.stderr
+
+
+def test_status_prints_the_row_as_json(pg_stack: Stack, clip: Path) -> None:
+    job_id = pg_stack.submit(clip)
+    result = run_cli("status", str(job_id), env={"PATH": "/usr/bin:/bin", "DATABASE_URL": pg_stack.database_url})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == pg_stack.row(job_id)
+    assert json.loads(result.stdout)["status"] == "queued"
+
+
+@pytest.mark.parametrize("job_id, code, message", [
+    ("3f2b8c1e-0000-4000-8000-000000000000", 1,
+     "error: status failed: job 3f2b8c1e-0000-4000-8000-000000000000 does not exist in video_analysis_jobs"),
+    ("not-a-uuid", 2, "'not-a-uuid' is not a job id"),
+])
+def test_status_of_an_unknown_or_malformed_id(pg_stack: Stack, job_id: str, code: int, message: str) -> None:
+    result = run_cli("status", job_id, env=pg_stack.env())
+    assert result.returncode == code
+    assert message in result.stderr
+
+
+def test_requeue_re_drives_a_failed_job_and_refuses_others(pg_stack: Stack, clip: Path) -> None:
+    job_id = pg_stack.submit(clip)
+    pg_stack.queues.receive_bodies()  # the submit's message, consumed
+    refused = run_cli("requeue", str(job_id), env=pg_stack.env())
+    assert refused.returncode == 1
+    assert f"job {job_id} is queued; only failed jobs can be requeued" in refused.stderr
+
+    claim = pg_stack.jobs.claim(job_id, 60, "test")
+    pg_stack.jobs.fail(claim, "the video lasts 400 s, longer than the 300 s limit")
+    result = run_cli("requeue", str(job_id), env=pg_stack.env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{job_id}\n"
+    row = pg_stack.row(job_id)
+    assert (row["status"], row["error"], row["attempts"]) == ("queued", None, 1)
+    assert pg_stack.queues.receive_bodies(wait=2) == [json.dumps({"job_id": str(job_id)})]
+
+
+def test_a_submit_whose_message_cannot_be_sent_leaves_a_failed_job_to_requeue(pg_stack: Stack, clip: Path) -> None:
+    result = run_cli("submit", str(clip), env=pg_stack.env(SQS_VIDEO_ANALYSIS_QUEUE_URL=pg_stack.queues.url + "-gone"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (submitted,) = [e for e in parse_events(result.stderr) if e["event"] == "job.submitted"]
+    job_id = submitted["job_id"]
+    row = pg_stack.row(job_id)
+    assert row["status"] == "failed"
+    assert "submit could not send the queue message" in row["error"]
+    assert f"run `cricksy-worker requeue {job_id}`" in row["error"]
+
+    assert run_cli("requeue", job_id, env=pg_stack.env()).returncode == 0
+    assert pg_stack.row(job_id)["status"] == "queued"
+    assert pg_stack.queues.receive_bodies(wait=2) == [json.dumps({"job_id": job_id})]
+
+
+def test_run_refuses_an_uninitialised_database(postgres_url: str, moto_endpoint: str, queues: Queues,
+                                               bucket: str) -> None:
+    env = worker_environ(moto_endpoint, database_url=postgres_url, queue_url=queues.url, bucket=bucket)
+    result = run_cli("run", env=env)
+    assert result.returncode == 1
+    (failed,) = [e for e in parse_events(result.stderr) if e["event"] == "worker.failed"]
+    assert "the database schema is at revision none, this worker needs 0001: run `cricksy-worker init-db`" in (
+        failed["error"])
+
+
+def test_run_reports_an_analyzer_that_cannot_be_loaded(pg_stack: Stack) -> None:
+    result = run_cli("run", env=pg_stack.env(WORKER_ANALYZER="worker.no_such_module:analyze"))
+    assert result.returncode == 2
+    assert "WORKER_ANALYZER: cannot load 'worker.no_such_module:analyze'" in result.stderr

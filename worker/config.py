@@ -1,0 +1,237 @@
+"""The worker's settings, read once from the environment and validated as a whole.
+
+Every problem is collected before anything fails, so a person fixing a task
+definition sees all of them at once instead of one per restart.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+REQUIRED_AWS = ("SQS_VIDEO_ANALYSIS_QUEUE_URL", "S3_COACH_VIDEOS_BUCKET", "AWS_REGION")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SQS_MAX_VISIBILITY_SECONDS = 43200
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable worker; the message lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        super().__init__(
+            f"invalid worker configuration ({count}):\n" + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration; `database_url` is already in SQLAlchemy form (and kept out of repr)."""
+
+    database_url: str = field(repr=False)
+    queue_url: str | None = None
+    bucket: str | None = None
+    aws_region: str | None = None
+    visibility_timeout: int = 120
+    max_video_bytes: int = 500 * 1024 * 1024
+    max_video_seconds: float = 300.0
+    tmp_dir: str = field(default_factory=tempfile.gettempdir)
+    log_level: str = "INFO"
+    poll_wait_seconds: int = 20
+    stop_timeout_seconds: float = 110.0
+    uploads_prefix: str = "uploads/"
+    results_prefix: str = "results/"
+    analyzer: str = "worker.analysis:analyze"
+    ecs_agent_uri: str | None = None
+
+    @property
+    def database_url_redacted(self) -> str:
+        return redact_url(self.database_url)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password masked, safe for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+class _Invalid(ValueError):
+    """A value is present but unusable; the message says what was found."""
+
+
+def _database_url(raw: str) -> str:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        # The raw value may hold a password: never echo it.
+        raise _Invalid("is not a database URL") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise _Invalid(f"uses driver {driver!r}, which is not installed")
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend == "sqlite":
+        if not url.database:
+            raise _Invalid("is sqlite without a database file")
+    else:
+        raise _Invalid(f"has scheme {url.drivername!r}")
+    return url.render_as_string(hide_password=False)
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _Invalid(f"{raw!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise _Invalid(f"{value} is out of range")
+        return value
+
+    return parse
+
+
+def _number(low: float, *, inclusive: bool) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _Invalid(f"{raw!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Invalid(f"{raw!r} is not a finite number")
+        if value < low or (value == low and not inclusive):
+            raise _Invalid(f"{value:g} is out of range")
+        return value
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise _Invalid("is empty")
+    return raw.strip()
+
+
+def _queue_url(raw: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+/[^\s]+", raw.strip()):
+        raise _Invalid(f"{raw!r} is not a queue URL")
+    return raw.strip()
+
+
+def _agent_uri(raw: str) -> str:
+    if not re.fullmatch(r"https?://\S+", raw.strip()):
+        raise _Invalid(f"{raw!r} is not an http URI")
+    return raw.strip().rstrip("/")
+
+
+def _bucket(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", raw.strip()):
+        raise _Invalid(f"{raw!r} is not a valid bucket name")
+    return raw.strip()
+
+
+def _directory(raw: str) -> str:
+    if not os.path.isdir(raw):
+        raise _Invalid(f"{raw!r} is not an existing directory")
+    if not os.access(raw, os.W_OK | os.X_OK):
+        raise _Invalid(f"{raw!r} is not writable by this process")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise _Invalid(f"{raw!r} is not a log level")
+    return level
+
+
+def _prefix(raw: str) -> str:
+    if raw.startswith("/"):
+        raise _Invalid(f"{raw!r} starts with '/'")
+    return raw
+
+
+def _analyzer(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", raw.strip()):
+        raise _Invalid(f"{raw!r} is not of the form module:function")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str
+    attr: str
+    parse: Callable[[str], Any]
+    expected: str
+    empty_is_value: bool = False
+
+
+_VARIABLES = (
+    _Var("DATABASE_URL", "database_url", _database_url,
+         "postgresql://user:password@host:5432/dbname (or sqlite:///path/to/file.db)"),
+    _Var("SQS_VIDEO_ANALYSIS_QUEUE_URL", "queue_url", _queue_url,
+         "the video-analysis queue URL, e.g. https://sqs.us-east-2.amazonaws.com/123456789012/"
+         "cricksy-video-analysis-prod"),
+    _Var("S3_COACH_VIDEOS_BUCKET", "bucket", _bucket,
+         "the name of the bucket holding the coach videos, e.g. cricksy-coach-videos"),
+    _Var("AWS_REGION", "aws_region", _text, "an AWS region name, e.g. us-east-2"),
+    _Var("WORKER_VISIBILITY_TIMEOUT_SECONDS", "visibility_timeout",
+         _integer(3, SQS_MAX_VISIBILITY_SECONDS),
+         f"whole seconds from 3 to {SQS_MAX_VISIBILITY_SECONDS} (default 120)"),
+    _Var("WORKER_MAX_VIDEO_BYTES", "max_video_bytes", _integer(1),
+         "a positive whole number of bytes (default 524288000, i.e. 500 MiB)"),
+    _Var("WORKER_MAX_VIDEO_SECONDS", "max_video_seconds", _number(0, inclusive=False),
+         "a positive number of seconds (default 300)"),
+    _Var("WORKER_TMP_DIR", "tmp_dir", _directory,
+         "an existing writable directory (default: the system temporary directory)"),
+    _Var("LOG_LEVEL", "log_level", _log_level, "one of " + ", ".join(LOG_LEVELS) + " (default INFO)"),
+    _Var("WORKER_POLL_WAIT_SECONDS", "poll_wait_seconds", _integer(0, 20),
+         "whole seconds from 0 to 20 (default 20)"),
+    _Var("WORKER_STOP_TIMEOUT_SECONDS", "stop_timeout_seconds", _number(0, inclusive=True),
+         "seconds the worker may keep working after SIGTERM, at least 0 (default 110; "
+         "keep it below the container's stopTimeout)"),
+    _Var("S3_UPLOADS_PREFIX", "uploads_prefix", _prefix,
+         "a key prefix such as uploads/ (default uploads/)", empty_is_value=True),
+    _Var("S3_RESULTS_PREFIX", "results_prefix", _prefix,
+         "a key prefix such as results/ (default results/)", empty_is_value=True),
+    _Var("WORKER_ANALYZER", "analyzer", _analyzer,
+         "module:function of the analysis entry point (default worker.analysis:analyze)"),
+    _Var("ECS_AGENT_URI", "ecs_agent_uri", _agent_uri, "the URI ECS sets for the task's container agent"),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, aws: bool = True) -> Settings:
+    """Build `Settings` from the environment or raise one `ConfigError` naming every problem.
+
+    `aws=False` is for the commands that only touch the database (`init-db`,
+    `status`): they must work where the queue and bucket are not configured.
+    An empty variable counts as unset, except the S3 prefixes, where "" means
+    the bucket's root.
+    """
+    env = os.environ if environ is None else environ
+    required = {"DATABASE_URL", *(REQUIRED_AWS if aws else ())}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for var in _VARIABLES:
+        raw = env.get(var.name)
+        if raw is None or (raw.strip() == "" and not var.empty_is_value):
+            if var.name in required:
+                problems.append(f"{var.name}: missing; expected {var.expected}")
+            continue
+        try:
+            values[var.attr] = var.parse(raw)
+        except _Invalid as exc:
+            problems.append(f"{var.name}: {exc}; expected {var.expected}")
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)
+

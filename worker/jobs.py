@@ -1,0 +1,217 @@
+"""The job store: table `video_analysis_jobs` and the fenced state changes the worker makes on it.
+
+Every write after a claim carries the attempt number the claim returned
+(`attempts = :attempt`), so a worker whose lease was taken over can never
+overwrite the newer attempt's work. Lease times come from the database clock,
+so the workers' own clocks do not matter.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
+ERROR_MAX_CHARS = 4000
+
+metadata = sa.MetaData()
+
+jobs_table = sa.Table(
+    "video_analysis_jobs",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("s3_bucket", sa.Text(), nullable=False),
+    sa.Column("s3_key", sa.Text(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error", sa.Text()),
+    sa.Column("results", sa.JSON().with_variant(postgresql.JSONB(), "postgresql")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
+    sa.Column("lease_owner", sa.Text()),
+)
+
+
+class db_now(FunctionElement):
+    """The database's current time (SQLite: UTC text with milliseconds, which sorts correctly)."""
+
+    type = sa.DateTime(timezone=True)
+    inherit_cache = True
+
+
+class db_now_plus(FunctionElement):
+    """The database's current time plus a number of seconds (may be negative)."""
+
+    type = sa.DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(db_now, "postgresql")
+def _now_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return "now()"
+
+
+@compiles(db_now, "sqlite")
+def _now_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+@compiles(db_now_plus, "postgresql")
+def _now_plus_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(now() + {compiler.process(element.clauses, **kw)} * interval '1 second')"
+
+
+@compiles(db_now_plus, "sqlite")
+def _now_plus_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    seconds = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {seconds}))"
+
+
+def _seconds(value: float) -> db_now_plus:
+    return db_now_plus(sa.literal(float(value), sa.Float()))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job this worker now holds; `attempt` fences every later write."""
+
+    job_id: uuid.UUID
+    attempt: int
+    s3_bucket: str
+    s3_key: str
+
+
+def create_engine(database_url: str) -> Engine:
+    """An engine that notices dropped connections and fails fast when the database is unreachable."""
+    connect_args: dict[str, Any] = {}
+    if database_url.startswith("postgresql"):
+        connect_args["connect_timeout"] = 10
+    return sa.create_engine(database_url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= ERROR_MAX_CHARS else error[: ERROR_MAX_CHARS - 3] + "..."
+
+
+def _as_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+class JobStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def create(self, job_id: uuid.UUID, s3_bucket: str, s3_key: str) -> None:
+        self._run(jobs_table.insert().values(
+            id=job_id, status=QUEUED, s3_bucket=s3_bucket, s3_key=s3_key, attempts=0,
+            created_at=db_now(), updated_at=db_now(),
+        ))
+
+    def get(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        """The row as plain JSON-ready values (UUID as text, times as ISO 8601 UTC), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(jobs_table.select().where(jobs_table.c.id == job_id)).mappings().first()
+        if row is None:
+            return None
+        doc = {key: _as_utc(value) for key, value in row.items()}
+        doc["id"] = str(doc["id"])
+        for key, value in doc.items():
+            if isinstance(value, datetime):
+                doc[key] = value.isoformat()
+        return doc
+
+    def lease_remaining(self, job_id: uuid.UUID) -> float | None:
+        """Seconds until another worker may take the job over, by the database clock."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(jobs_table.c.lease_expires_at, db_now()).where(jobs_table.c.id == job_id)
+            ).first()
+        if row is None or row[0] is None:
+            return None
+        return (_as_utc(row[0]) - _as_utc(row[1])).total_seconds()
+
+    def claim(self, job_id: uuid.UUID, lease_seconds: float, owner: str) -> Claim | None:
+        """Take the job if it is queued or its holder's lease expired; None when someone else has it."""
+        c = jobs_table.c
+        statement = (
+            jobs_table.update()
+            .where(c.id == job_id)
+            .where(sa.or_(c.status == QUEUED,
+                          sa.and_(c.status == PROCESSING, c.lease_expires_at < db_now())))
+            .values(status=PROCESSING, attempts=c.attempts + 1, lease_expires_at=_seconds(lease_seconds),
+                    lease_owner=owner, started_at=db_now(), updated_at=db_now())
+            .returning(c.attempts, c.s3_bucket, c.s3_key)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(statement).first()
+        return None if row is None else Claim(job_id, row.attempts, row.s3_bucket, row.s3_key)
+
+    def extend_lease(self, claim: Claim, lease_seconds: float) -> bool:
+        """Push the lease forward; False means the attempt was fenced off."""
+        return self._fenced(claim, lease_expires_at=_seconds(lease_seconds))
+
+    def complete(self, claim: Claim, results: dict[str, Any]) -> bool:
+        """Store the results and mark the job completed in one statement (hence one transaction)."""
+        json.dumps(results, allow_nan=False)  # JSONB rejects NaN: fail here, with the reason, not there.
+        return self._fenced(claim, status=COMPLETED, results=results, error=None,
+                            completed_at=db_now(), lease_expires_at=None)
+
+    def fail(self, claim: Claim, error: str) -> bool:
+        return self._fenced(claim, status=FAILED, error=_clip(error), lease_expires_at=None)
+
+    def release(self, claim: Claim, error: str | None = None) -> bool:
+        """Hand the job back to the queue unfinished; `error` records why, for the operator."""
+        return self._fenced(claim, status=QUEUED, error=None if error is None else _clip(error),
+                            lease_expires_at=None, lease_owner=None)
+
+    def requeue(self, job_id: uuid.UUID) -> tuple[bool, str | None]:
+        """Turn a failed job back into a queued one; returns (done, status found)."""
+        c = jobs_table.c
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                jobs_table.update().where(c.id == job_id, c.status == FAILED)
+                .values(status=QUEUED, error=None, results=None, started_at=None, completed_at=None,
+                        lease_expires_at=None, lease_owner=None, updated_at=db_now())
+                .returning(c.status)
+            ).first()
+            if row is not None:
+                return True, QUEUED
+            status = conn.execute(sa.select(c.status).where(c.id == job_id)).scalar()
+        return False, status
+
+    def mark_failed(self, job_id: uuid.UUID, expected_status: str, error: str) -> bool:
+        """Fail a job that no worker holds (e.g. its message could not be sent)."""
+        c = jobs_table.c
+        statement = (jobs_table.update().where(c.id == job_id, c.status == expected_status)
+                     .values(status=FAILED, error=_clip(error), updated_at=db_now()))
+        return self._run(statement).rowcount == 1
+
+    def _fenced(self, claim: Claim, **values: Any) -> bool:
+        c = jobs_table.c
+        statement = (
+            jobs_table.update()
+            .where(c.id == claim.job_id, c.attempts == claim.attempt, c.status == PROCESSING)
+            .values(updated_at=db_now(), **values)
+        )
+        return self._run(statement).rowcount == 1
+
+    def _run(self, statement: Any) -> Any:
+        with self.engine.begin() as conn:
+            return conn.execute(statement)

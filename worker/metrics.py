@@ -1,0 +1,382 @@
+"""Cricket coaching metrics from a pose series. Pure: arrays in, a JSON-ready dict out.
+
+Every angle and distance is measured in the image plane, in pixels, so the
+numbers do not depend on where the player stands in the frame, how large they
+appear, or (for joint angles) a small tilt of the camera. Definitions, units and
+limits are in docs/metrics.md; keep the two in step.
+
+Each metric is `{"units", "value", "confidence", "reason"}`. `value` is null
+with a `reason` when the joints it needs were not visible enough. `confidence`
+(0..1) is the mean MediaPipe visibility of those joints over the frames used,
+times the share of frames with a pose in which they were usable.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from worker import geometry
+from worker.filters import lowpass
+from worker.landmarks import INDEX
+
+VISIBLE = 0.5  # MediaPipe's own default for "this landmark is in view"
+MIN_FRAMES = 5
+MIN_COVERAGE = 0.25  # of the frames with a pose
+STANCE_WINDOW_S = 0.5
+STRIDE_STEP = 0.15  # body heights the stride must grow by to count as a step
+PLANT_SHARE = 0.95  # share of the stride's growth at which the front foot counts as planted
+
+ANGLES: dict[str, tuple[str, str, str]] = {
+    f"{side}_{joint}_angle": (f"{side}_{a}", f"{side}_{b}", f"{side}_{c}")
+    for side in ("left", "right")
+    for joint, (a, b, c) in {
+        "elbow": ("shoulder", "elbow", "wrist"),
+        "knee": ("hip", "knee", "ankle"),
+        "hip": ("shoulder", "hip", "knee"),
+        "shoulder": ("hip", "shoulder", "elbow"),
+    }.items()
+}
+BODY_CHAIN = (
+    "nose", "left_shoulder", "right_shoulder", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+ELBOW_EXTENSION_NOTE = (
+    "Indicator only: a 2D video estimate, with typical errors of 8-23 degrees against motion "
+    "capture. It cannot decide whether a delivery complies with the ICC 15-degree law."
+)
+
+
+@dataclass(frozen=True)
+class PoseSeries:
+    """Landmarks of every analysed frame, in pixels. Rows without a pose are NaN with visibility 0."""
+
+    t: np.ndarray  # (N,) seconds
+    xy: np.ndarray  # (N, 33, 2) pixels
+    visibility: np.ndarray  # (N, 33)
+
+    @property
+    def detected(self) -> np.ndarray:
+        return np.isfinite(self.xy[:, 0, 0])
+
+    def point(self, name: str) -> np.ndarray:
+        return self.xy[:, INDEX[name]]
+
+    def visible(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        cols = [INDEX[n] for n in names]
+        return self.detected & np.all(self.visibility[:, cols] >= VISIBLE, axis=1)
+
+
+@dataclass(frozen=True)
+class Handedness:
+    value: str  # "right" | "left": the batter's (or bowler's) stance
+    source: str  # "option" | "auto" | "default"
+    reason: str
+
+    @property
+    def front(self) -> str:
+        """The side that faces the bowler: the left for a right-hander."""
+        return "left" if self.value == "right" else "right"
+
+    @property
+    def back(self) -> str:
+        return self.value
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "source": self.source, "front_side": self.front, "reason": self.reason}
+
+
+@dataclass
+class MetricsReport:
+    metrics: dict
+    handedness: Handedness
+    angles: dict[str, np.ndarray]  # smoothed, degrees, NaN where not measurable
+    raw_angles: dict[str, np.ndarray]
+    moments: dict[str, int | None] = field(default_factory=dict)  # key moment -> frame row
+
+
+@dataclass(frozen=True)
+class _Support:
+    mask: np.ndarray
+    confidence: float | None
+    reason: str | None
+
+
+def _joint_words(names: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(n.replace("_", " ") for n in names)
+
+
+def _support(
+    series: PoseSeries, names: tuple[str, ...] | list[str], mask: np.ndarray | None = None,
+    condition: str = "",
+) -> _Support:
+    """Which frames a metric may use, how much to trust it, or why it cannot be given.
+
+    `mask` narrows the frames beyond visibility; `condition` says how, for the reason.
+    """
+    usable = series.visible(names) if mask is None else mask
+    with_pose = int(series.detected.sum())
+    n = int(usable.sum())
+    need = max(MIN_FRAMES, math.ceil(MIN_COVERAGE * with_pose))
+    if with_pose == 0:
+        return _Support(usable, None, "no person was detected in any analysed frame")
+    if n < need:
+        return _Support(
+            usable, None,
+            f"{_joint_words(names)} visible (visibility >= {VISIBLE}){condition} in only {n} of "
+            f"{with_pose} frames with a pose; at least {need} are needed",
+        )
+    cols = [INDEX[x] for x in names]
+    confidence = float(series.visibility[usable][:, cols].mean()) * n / with_pose
+    return _Support(usable, round(confidence, 3), None)
+
+
+def _num(x: float | None, digits: int = 1) -> float | None:
+    if x is None or not np.isfinite(x):
+        return None
+    return round(float(x), digits)
+
+
+def _metric(units: str, value, support: _Support, **extra) -> dict:
+    if support.reason is not None:
+        return {"units": units, "value": None, "confidence": None, "reason": support.reason, **extra}
+    return {"units": units, "value": value, "confidence": support.confidence, "reason": None, **extra}
+
+
+def _at(values: np.ndarray, row: int | None, digits: int = 1) -> float | None:
+    return None if row is None else _num(values[row], digits)
+
+
+def _argext(values: np.ndarray, largest: bool) -> int | None:
+    if not np.isfinite(values).any():
+        return None
+    return int(np.nanargmax(values) if largest else np.nanargmin(values))
+
+
+def _summary(values: np.ndarray, digits: int = 1) -> dict:
+    return {
+        "min": _num(np.nanmin(values), digits),
+        "max": _num(np.nanmax(values), digits),
+        "mean": _num(np.nanmean(values), digits),
+    }
+
+
+def _masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, values, np.nan)
+
+
+def _smooth_points(series: PoseSeries, name: str, mask: np.ndarray) -> np.ndarray:
+    p = series.point(name)
+    return np.stack([lowpass(series.t, _masked(p[:, k], mask)) for k in (0, 1)], axis=1)
+
+
+def guess_handedness(series: PoseSeries, option: str = "auto") -> Handedness:
+    """Left- or right-handed stance, from the option or from the picture.
+
+    The guess: a player faces the bowler with the nose ahead of the ears, and
+    the front foot (front shoulder, front hip) is the one further along that
+    facing direction. For a right-hander the front side is the left. This
+    holds whichever side of the pitch the camera stands, as long as it films
+    the player side-on; when the evidence is too weak, right-handed is assumed.
+    """
+    if option in ("left", "right"):
+        return Handedness(option, "option", f"set to {option}-handed by the caller")
+    nose, ears = series.point("nose"), geometry.midpoint(series.point("left_ear"), series.point("right_ear"))
+    face_ok = series.visible(("nose",))
+    torso = _torso_length(series)
+    if face_ok.sum() >= MIN_FRAMES and torso:
+        facing = float(np.median(nose[face_ok, 0] - ears[face_ok, 0]))
+        if abs(facing) >= 0.05 * torso:
+            for part in ("ankle", "hip", "shoulder"):
+                pair = (f"left_{part}", f"right_{part}")
+                ok = series.visible(pair) & face_ok
+                if ok.sum() < MIN_FRAMES:
+                    continue
+                ahead = float(np.median(series.point(pair[0])[ok, 0] - series.point(pair[1])[ok, 0]))
+                if abs(ahead) < 0.1 * torso:
+                    continue
+                left_in_front = (ahead > 0) == (facing > 0)
+                value = "right" if left_in_front else "left"
+                front = "left" if left_in_front else "right"
+                return Handedness(
+                    value, "auto",
+                    f"the player faces {'right' if facing > 0 else 'left'} in the frame and the {front} "
+                    f"{part} is ahead, so the {front} side is the front side",
+                )
+    return Handedness("right", "default", "the picture did not show which side faces the bowler; assumed right-handed")
+
+
+def _torso_length(series: PoseSeries) -> float | None:
+    names = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+    ok = series.visible(names)
+    if not ok.any():
+        return None
+    shoulders = geometry.midpoint(series.point(names[0]), series.point(names[1]))
+    hips = geometry.midpoint(series.point(names[2]), series.point(names[3]))
+    length = float(np.median(geometry.distance(shoulders[ok], hips[ok])))
+    return length if length > 0 else None
+
+
+def body_height(series: PoseSeries) -> np.ndarray | None:
+    """Ankle-to-nose length in pixels, per frame: shin + thigh (mean of both legs) + trunk + neck-and-face.
+
+    A chain of segment lengths hardly changes when the player crouches or
+    strides, unlike the height of the bounding box; it is about 0.9 of the
+    standing height. It is measured per frame (smoothed, and interpolated
+    across frames where a joint is hidden), so that a zoom or a player
+    walking towards the camera does not read as a longer stride.
+    """
+    ok = series.visible(BODY_CHAIN)
+    if ok.sum() < MIN_FRAMES:
+        return None
+    p = {name: series.point(name) for name in BODY_CHAIN}
+    legs = sum(
+        geometry.distance(p[f"{s}_ankle"], p[f"{s}_knee"]) + geometry.distance(p[f"{s}_knee"], p[f"{s}_hip"])
+        for s in ("left", "right")
+    ) / 2.0
+    shoulders = geometry.midpoint(p["left_shoulder"], p["right_shoulder"])
+    hips = geometry.midpoint(p["left_hip"], p["right_hip"])
+    chain = lowpass(series.t, _masked(legs + geometry.distance(hips, shoulders)
+                                      + geometry.distance(shoulders, p["nose"]), ok))
+    known = np.isfinite(chain)
+    return np.interp(series.t, series.t[known], chain[known])
+
+
+def _front_foot_plant(stride: np.ndarray) -> int | None:
+    """The frame where the front foot lands: the stride first reaches 95% of its maximum.
+
+    Only when the feet really step apart (the stride grows by at least 0.15
+    body heights); a player who stays in the stance has no plant moment.
+    """
+    top = _argext(stride, largest=True)
+    if top is None:
+        return None
+    low, high = float(np.nanmin(stride)), float(stride[top])
+    if high - low < STRIDE_STEP:
+        return None
+    reached = np.flatnonzero(stride >= low + PLANT_SHARE * (high - low))
+    return int(reached[0])
+
+
+def _elbow_extension(series: PoseSeries, side: str, angle: np.ndarray) -> dict:
+    """Largest straightening of the elbow while the upper arm is raised above the shoulder.
+
+    Bowling-arm extension is judged from upper arm horizontal to release; in
+    2D video "elbow above shoulder" is the closest observable window.
+    """
+    names = (f"{side}_shoulder", f"{side}_elbow", f"{side}_wrist")
+    raised = series.visible(names) & (series.point(names[1])[:, 1] < series.point(names[0])[:, 1])
+    raised &= np.isfinite(angle)
+    support = _support(series, names, raised, f" with the {side} elbow above the shoulder")
+    extra = {"indicator_only": True, "note": ELBOW_EXTENSION_NOTE}
+    if support.reason is not None:
+        return _metric("deg", None, support, at_s=None, **extra)
+    values = angle[raised]
+    lowest_so_far = np.minimum.accumulate(values)
+    gains = values - lowest_so_far
+    best = int(np.argmax(gains))
+    at_s = float(series.t[np.flatnonzero(raised)[best]])
+    return _metric("deg", _num(gains[best]), support, at_s=_num(at_s, 3), **extra)
+
+
+def _stride(series: PoseSeries, front: str, back: str) -> tuple[np.ndarray, _Support]:
+    """Smoothed ankle distance in body heights per frame, and the support of the stride metrics."""
+    ankles = (f"{front}_ankle", f"{back}_ankle")
+    support = _support(series, ankles)
+    height = body_height(series)
+    if height is None:
+        nothing = np.full(len(series.t), np.nan)
+        if support.reason is not None:
+            return nothing, support
+        return nothing, _Support(
+            support.mask, None,
+            f"body height cannot be estimated: {_joint_words(BODY_CHAIN)} are not all visible in "
+            f"at least {MIN_FRAMES} frames",
+        )
+    distance = geometry.distance(series.point(ankles[0]), series.point(ankles[1]))
+    return lowpass(series.t, _masked(distance, support.mask)) / height, support
+
+
+def _stance_width(series: PoseSeries, stride: np.ndarray) -> float | None:
+    rows = np.flatnonzero(np.isfinite(stride))
+    if rows.size == 0:
+        return None
+    setup = rows[series.t[rows] <= series.t[rows[0]] + STANCE_WINDOW_S]
+    return _num(float(np.median(stride[setup])), 3)
+
+
+def _head_stability(series: PoseSeries) -> dict:
+    support = _support(series, ("nose", "left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+    torso = _torso_length(series)
+    if support.reason is not None or not torso:
+        return _metric("torso lengths", None, support)
+    head = _smooth_points(series, "nose", support.mask)
+    head = head[np.isfinite(head[:, 0])]
+    offsets = geometry.distance(head, head.mean(axis=0)) / torso
+    return _metric("torso lengths", {
+        "rms_displacement": _num(math.sqrt(float(np.mean(offsets**2))), 3),
+        "max_displacement": _num(float(offsets.max()), 3),
+    }, support)
+
+
+def _line_angle(series: PoseSeries, part: str, front: str, back: str, max_stride: int | None) -> dict:
+    pair = (f"{back}_{part}", f"{front}_{part}")
+    support = _support(series, pair)
+    tilt = lowpass(series.t, _masked(geometry.line_tilt(series.point(pair[0]), series.point(pair[1])),
+                                     support.mask))
+    value = None if support.reason else {**_summary(tilt), "at_max_stride": _at(tilt, max_stride)}
+    return _metric("deg", value, support)
+
+
+def compute_metrics(series: PoseSeries, frames_analyzed: int, handedness: str = "auto") -> MetricsReport:
+    """All coaching metrics for one clip; see docs/metrics.md for each definition."""
+    hand = guess_handedness(series, handedness)
+    front, back = hand.front, hand.back
+    metrics: dict[str, dict] = {}
+    raw_angles: dict[str, np.ndarray] = {}
+    angles: dict[str, np.ndarray] = {}
+    supports: dict[str, _Support] = {}
+    for name, (a, b, c) in ANGLES.items():
+        support = supports[name] = _support(series, (a, b, c))
+        raw_angles[name] = _masked(geometry.joint_angle(series.point(a), series.point(b), series.point(c)),
+                                   support.mask)
+        angles[name] = lowpass(series.t, raw_angles[name])
+        metrics[name] = _metric("deg", None if support.reason else _summary(angles[name]), support)
+
+    stride, stride_support = _stride(series, front, back)
+    max_stride = None if stride_support.reason else _argext(stride, largest=True)
+    plant = None if max_stride is None else _front_foot_plant(stride)
+    knee = f"{front}_knee_angle"
+    flexion = 180.0 - angles[knee]
+    moments = {
+        "front_foot_plant": plant,
+        "max_stride": max_stride,
+        "max_front_knee_flexion": _argext(flexion, largest=True),
+    }
+
+    metrics["front_knee_flexion"] = _metric(
+        "deg",
+        None if supports[knee].reason else {
+            "min": _num(np.nanmin(flexion)),
+            "max": _num(np.nanmax(flexion)),
+            "at_max_stride": _at(flexion, max_stride),
+            "at_front_foot_plant": _at(flexion, plant),
+        },
+        supports[knee], side=front,
+    )
+    metrics["head_stability"] = _head_stability(series)
+    metrics["stance_width"] = _metric("body heights", _stance_width(series, stride), stride_support)
+    metrics["stride_length"] = _metric(
+        "body heights", _at(stride, max_stride, 3), stride_support,
+        at_s=None if max_stride is None else _num(float(series.t[max_stride]), 3),
+    )
+    for part in ("shoulder", "hip"):
+        metrics[f"{part}_line_angle"] = _line_angle(series, part, front, back, max_stride)
+    for side in ("left", "right"):
+        metrics[f"{side}_elbow_extension"] = _elbow_extension(series, side, angles[f"{side}_elbow_angle"])
+
+    with_pose = int(series.detected.sum())
+    rate = with_pose / frames_analyzed if frames_analyzed else 0.0
+    metrics["detection_rate"] = {"units": "ratio", "value": round(rate, 4), "confidence": 1.0, "reason": None}
+    return MetricsReport(metrics, hand, angles, raw_angles, moments)

@@ -1,0 +1,111 @@
+"""The coach-videos bucket: uploads in, analysis artifacts out, nothing else.
+
+The worker's IAM policy allows reading under the uploads prefix and writing
+under the results prefix only, so every key is built (or checked) here.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from worker.errors import PermanentJobError
+
+CHUNK_BYTES = 1024 * 1024
+_MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "403", "AccessDenied"}
+
+
+def _size(size: int) -> str:
+    return f"{size} bytes" if size < 1_000_000 else f"{size / 1e6:.1f} MB"
+
+
+def safe_file_name(key: str) -> str:
+    """The key's last part, usable as a local file name (keeps the extension OpenCV relies on)."""
+    name = PurePosixPath(key).name
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).lstrip(".")
+    return cleaned or "video"
+
+
+class VideoStore:
+    def __init__(self, client: Any, bucket: str, uploads_prefix: str, results_prefix: str):
+        self.client = client
+        self.bucket = bucket
+        self.uploads_prefix = uploads_prefix
+        self.results_prefix = results_prefix
+
+    def upload_key(self, job_id: uuid.UUID, file_name: str) -> str:
+        return f"{self.uploads_prefix}{job_id}/{file_name}"
+
+    def result_key(self, job_id: uuid.UUID, artifact: str) -> str:
+        return f"{self.results_prefix}{job_id}/{artifact}"
+
+    def upload_video(self, path: Path, job_id: uuid.UUID) -> str:
+        key = self.upload_key(job_id, path.name)
+        self.client.upload_file(str(path), self.bucket, key)
+        return key
+
+    def check_readable(self, bucket: str, key: str) -> None:
+        """Refuse, permanently, a job row that points outside what this worker may read."""
+        if bucket != self.bucket or not key.startswith(self.uploads_prefix):
+            raise PermanentJobError(
+                f"video s3://{bucket}/{key} is outside s3://{self.bucket}/{self.uploads_prefix}, the only "
+                "place this worker reads from: submit the video with `cricksy-worker submit`"
+            )
+
+    def download(self, bucket: str, key: str, dest_dir: Path, max_bytes: int,
+                 checkpoint: Callable[[], None] = lambda: None) -> Path:
+        """Stream the object into `dest_dir`, refusing it as soon as it is known to be too big.
+
+        `checkpoint` is called between chunks so that a stop request or a lost
+        lease can interrupt a long download.
+        """
+        self.check_readable(bucket, key)
+        where = f"s3://{bucket}/{key}"
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in _MISSING_CODES:
+                raise PermanentJobError(
+                    f"video {where} does not exist or cannot be read ({code}): upload the video again "
+                    "with `cricksy-worker submit`"
+                ) from exc
+            raise
+        limit = (f"the {_size(max_bytes)} limit (WORKER_MAX_VIDEO_BYTES={max_bytes}): "
+                 "trim or compress it and submit it again")
+        body = response["Body"]
+        path = dest_dir / safe_file_name(key)
+        try:
+            size = response.get("ContentLength", 0)
+            if size > max_bytes:
+                raise PermanentJobError(f"video {where} is {_size(size)}, over {limit}")
+            received = 0
+            with open(path, "wb") as out:
+                for chunk in body.iter_chunks(CHUNK_BYTES):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise PermanentJobError(f"video {where} is over {limit}")
+                    out.write(chunk)
+                    checkpoint()
+        finally:
+            body.close()
+        if received == 0:
+            raise PermanentJobError(f"video {where} is empty (0 bytes): upload the video again")
+        return path
+
+    def upload_artifacts(self, job_id: uuid.UUID, out_dir: Path, artifacts: dict[str, str]) -> dict[str, str]:
+        """Upload each artifact file; returns artifact name -> S3 key."""
+        keys = {}
+        root = out_dir.resolve()
+        for name, relative in artifacts.items():
+            path = (root / relative).resolve()
+            if root not in path.parents or not path.is_file():
+                raise ValueError(f"artifact {name!r} names {relative!r}, which is not a file inside {out_dir}")
+            key = self.result_key(job_id, PurePosixPath(*path.relative_to(root).parts).as_posix())
+            self.client.upload_file(os.fspath(path), self.bucket, key)
+            keys[name] = key
+        return keys
