@@ -28,6 +28,8 @@ SQS_WAIT = (0, 20)
 SQS_DELAY = (0, 900)
 SQS_MAX_RECEIVE = (1, 1000)
 ECS_STOP_TIMEOUT = (2, 120)
+ECS_HEALTH_CHECK = {"interval_seconds": (5, 300), "timeout_seconds": (2, 60), "retries": (1, 10),
+                    "start_period_seconds": (0, 300)}
 
 
 def check(values: dict[str, Any]) -> list[Finding]:
@@ -93,10 +95,16 @@ def _alarms(values: dict[str, Any]) -> Iterator[Finding]:
             f"{age} s is not below queue.message_retention_seconds ({retention} s): "
             "messages would expire before the alarm could fire")
     latency = values["autoscaling"]["acceptable_latency_seconds"]
-    if age < latency:
-        yield ("alarms", "oldest_message_age_seconds"), (
-            f"{age} s is below autoscaling.acceptable_latency_seconds ({latency} s): "
-            "the alarm would fire on a backlog that scaling is designed to tolerate")
+    for key in ("oldest_message_age_seconds", "queue_wait_p90_seconds"):
+        threshold = values["alarms"][key]
+        if threshold < latency:
+            yield ("alarms", key), (
+                f"{threshold} s is below autoscaling.acceptable_latency_seconds ({latency} s): "
+                "the alarm would fire on a wait that scaling is designed to tolerate")
+        if key == "queue_wait_p90_seconds" and threshold >= retention:
+            yield ("alarms", key), (
+                f"{threshold} s is not below queue.message_retention_seconds ({retention} s): "
+                "jobs would expire before the alarm could fire")
 
 
 def _logs(values: dict[str, Any]) -> Iterator[Finding]:
@@ -125,3 +133,9 @@ def _worker(values: dict[str, Any]) -> Iterator[Finding]:
     worker = values["worker"]
     yield from _within(("worker", "stop_timeout_seconds"), worker["stop_timeout_seconds"],
                        ECS_STOP_TIMEOUT, "Fargate stopTimeout")
+    check = worker["health_check"]
+    for key, bounds in ECS_HEALTH_CHECK.items():
+        yield from _within(("worker", "health_check", key), check[key], bounds, "ECS health check")
+    if check["timeout_seconds"] >= check["interval_seconds"]:
+        yield ("worker", "health_check", "timeout_seconds"), (
+            f"{check['timeout_seconds']} s is not shorter than interval_seconds ({check['interval_seconds']} s)")

@@ -49,6 +49,19 @@ def test_committed_environments_are_valid(root: Path):
     (["alarms.oldest_message_age_seconds=120"],
      "alarms.oldest_message_age_seconds: 120 s is below autoscaling.acceptable_latency_seconds (300 s)"),
     (["worker.stop_timeout_seconds=121"], "worker.stop_timeout_seconds: 121 is outside the Fargate stopTimeout limit of 2 to 120"),
+    # ECS health check limits
+    (["worker.health_check.interval_seconds=301"],
+     "worker.health_check.interval_seconds: 301 is outside the ECS health check limit of 5 to 300"),
+    (["worker.health_check.retries=11"], "worker.health_check.retries: 11 is outside the ECS health check limit of 1 to 10"),
+    (["worker.health_check.start_period_seconds=301"],
+     "worker.health_check.start_period_seconds: 301 is outside the ECS health check limit of 0 to 300"),
+    (["worker.health_check.timeout_seconds=30"],
+     "worker.health_check.timeout_seconds: 30 s is not shorter than interval_seconds (30 s)"),
+    # the queue-wait alarm against scaling and retention
+    (["alarms.queue_wait_p90_seconds=200"],
+     "alarms.queue_wait_p90_seconds: 200 s is below autoscaling.acceptable_latency_seconds (300 s)"),
+    (["alarms.queue_wait_p90_seconds=345600"],
+     "alarms.queue_wait_p90_seconds: 345600 s is not below queue.message_retention_seconds (345600 s)"),
 ])
 def test_domain_rule(root: Path, sets: list[str], expected: str):
     found = problems(root, "prod", *sets)
@@ -62,6 +75,8 @@ def test_domain_rule(root: Path, sets: list[str], expected: str):
     (["worker.log_level=LOUD"], 'worker.log_level: "LOUD" is not allowed: expected one of "DEBUG", "INFO", "WARNING", "ERROR"'),
     (["shared.subnet_ids=[subnet-xyz]"], 'shared.subnet_ids[0]: "subnet-xyz" is not allowed: expected text matching ^subnet-[0-9a-f]{8,17}$'),
     (["shared.subnet_ids=[]"], "shared.subnet_ids: a list is not allowed: expected at least 1 item(s)"),
+    (["metrics.namespace=AWS/Custom"], 'metrics.namespace: "AWS/Custom" is not allowed: this value is not allowed here'),
+    (["alarms.failure_rate_percent=0"], "alarms.failure_rate_percent: 0 is not allowed: expected more than 0"),
     (["image.tag=latest"], 'image.tag: "latest" is not allowed: this value is not allowed here (immutable image tag)'),
     (["image.user=root"], 'image.user: "root" is not allowed: expected text matching'),
     (["tags.aws:owner=me"], "--set tags.aws:owner=me: tags.aws:owner: key 'aws:owner' is not allowed: expected text matching ^(?!aws:)"),
@@ -80,7 +95,7 @@ def test_typo_in_a_file_names_file_and_line(root: Path):
     line = path.read_text().splitlines().index("worker_typo:") + 1
     found = problems(root, "staging")
     assert found == [f"environments/staging.yaml:{line}: worker_typo: unknown key 'worker_typo' "
-                     "(allowed here: alarms, autoscaling, aws, image, logs, project, queue, shared, storage, "
+                     "(allowed here: alarms, autoscaling, aws, image, logs, metrics, project, queue, shared, storage, "
                      "tags, terraform, worker)"]
 
 

@@ -80,3 +80,32 @@ def test_applied_roles_carry_the_rendered_policies(applied_dev_stack: AppliedSta
         document = json.loads(document)
     sids = [s["Sid"] for s in document["Statement"]]
     assert sids == ["ReadUploadedVideos", "WriteAnalysisResults", "ConsumeJobsQueue", "ProtectOwnTaskWhileBusy"]
+
+
+def test_applied_operator_alarms_and_dashboard(applied_dev_stack: AppliedStack):
+    stack, v = applied_dev_stack, applied_dev_stack.values
+    cloudwatch = stack.client("cloudwatch")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    dimensions = [{"Name": "Environment", "Value": "dev"},
+                  {"Name": "Service", "Value": stack.outputs["service_name"]}]
+    failure = alarms["cricksy-ai-worker-failure-rate-dev"]
+    queries = {q["Id"]: q for q in failure["Metrics"]}
+    assert set(queries) == {"failed", "completed", "rate"}
+    assert queries["rate"]["ReturnData"] is True
+    assert f">= {v['alarms']['failure_rate_minimum_jobs']}," in queries["rate"]["Expression"]
+    for query_id, metric in (("failed", "JobsFailed"), ("completed", "JobsCompleted")):
+        stat = queries[query_id]["MetricStat"]
+        assert stat["Metric"]["Namespace"] == v["metrics"]["namespace"]
+        assert stat["Metric"]["MetricName"] == metric
+        assert sorted(stat["Metric"]["Dimensions"], key=lambda d: d["Name"]) == dimensions
+    assert failure["Threshold"] == v["alarms"]["failure_rate_percent"]
+    wait = alarms["cricksy-ai-worker-queue-wait-dev"]
+    assert (wait["MetricName"], wait["ExtendedStatistic"]) == ("QueueWait", "p90")
+    assert wait["Threshold"] == v["alarms"]["queue_wait_p90_seconds"]
+    body = json.loads(cloudwatch.get_dashboard(DashboardName="cricksy-ai-worker-dev")["DashboardBody"])
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert titles == ["Queue: waiting and in flight", "Dead-letter queue", "Running tasks", "Jobs per minute",
+                      "Failure rate (% of finished jobs)", "Job duration and queue wait (s)"]
+    job_metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]
+                   if isinstance(m[0], str) and m[0] == v["metrics"]["namespace"]}
+    assert job_metrics == {"JobsCompleted", "JobsFailed", "JobsRetried", "JobDuration", "QueueWait"}

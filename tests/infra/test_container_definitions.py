@@ -31,6 +31,13 @@ def test_worker_container_is_hardened_and_matches_values(env: str):
     assert not set(environment) & {s["name"] for s in container["secrets"]}
     assert environment["SQS_VIDEO_ANALYSIS_QUEUE_URL"] == "${aws_sqs_queue.jobs.id}"
     assert environment["WORKER_TMP_DIR"] == v["image"]["scratch_path"]
+    check = v["worker"]["health_check"]
+    assert container["healthCheck"] == {
+        "command": ["CMD", *v["image"]["entrypoint"], "health"], "interval": check["interval_seconds"],
+        "timeout": check["timeout_seconds"], "retries": check["retries"], "startPeriod": check["start_period_seconds"]}
+    assert environment["METRICS_NAMESPACE"] == v["metrics"]["namespace"]
+    assert environment["METRICS_ENVIRONMENT"] == env
+    assert environment["METRICS_SERVICE"] == "${local.service_name}"
     task = module(env)["ecs.tf.json"]["resource"]["aws_ecs_task_definition"]["worker"]
     assert task["volume"] == [{"name": "scratch"}]
     assert task["execution_role_arn"] != task["task_role_arn"]
