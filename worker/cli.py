@@ -134,11 +134,44 @@ def status_command(job_id: object) -> None:
     click.echo(json.dumps(row, indent=2, sort_keys=True))
 
 
+@main.command("health")
+def health_command() -> None:
+    """Liveness check for the container healthCheck: exit 0 while the worker loop shows progress.
+
+    Exits 1 with one line on stderr when the configuration is invalid, the pose
+    model is missing or not the pinned file (checked when WORKER_ANALYZER is the
+    built-in worker.analysis), or the loop's heartbeat file
+    ({WORKER_TMP_DIR}/heartbeat) is missing or older than the liveness
+    threshold (WORKER_LIVENESS_SECONDS, default WORKER_POLL_WAIT_SECONDS + 40).
+    Makes no AWS or database call.
+    """
+    from worker.health import Unhealthy, check
+
+    try:
+        summary = check()
+    except Unhealthy as exc:
+        click.echo(f"unhealthy: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(summary)
+
+
 @main.command("requeue")
 @click.argument("job_id", type=_JobId())
 @_exits("requeue")
 def requeue_command(job_id: object) -> None:
-    """Re-drive a failed job: back to queued with its error cleared, and a new message."""
+    """Re-drive a job nobody is working on, with a new queue message; prints the job id.
+
+    \b
+    failed       error cleared, back to queued
+    queued       left queued: its message was lost, e.g. moved to the
+                 dead-letter queue while the database was unreachable
+    processing   only once its lease has expired (its worker is gone):
+                 lease released, back to queued
+
+    Refuses a completed job and a job a worker holds under a live lease. The
+    job.requeued event on stderr says which case applied. A message too many
+    is harmless: the conditional claim runs the job once.
+    """
     from worker.clients import connect
     from worker.submission import requeue
 

@@ -50,6 +50,10 @@ class Settings:
     results_prefix: str = "results/"
     analyzer: str = "worker.analysis:analyze"
     ecs_agent_uri: str | None = None
+    liveness_seconds: float | None = None  # None: derived, see worker.health.liveness_threshold
+    metrics_namespace: str = "Cricksy/VideoAnalysis"
+    metrics_environment: str = "local"
+    metrics_service: str = "cricksy-worker"
 
     @property
     def database_url_redacted(self) -> str:
@@ -166,6 +170,22 @@ def _analyzer(raw: str) -> str:
     return raw.strip()
 
 
+def _metrics_namespace(raw: str) -> str:
+    value = raw.strip()
+    if value.startswith("AWS/"):
+        raise _Invalid(f"{value!r} starts with AWS/, which CloudWatch reserves for AWS services")
+    if not re.fullmatch(r"[A-Za-z0-9._#/-][A-Za-z0-9 ._#:/-]{0,254}", value):
+        raise _Invalid(f"{raw!r} is not a CloudWatch namespace")
+    return value
+
+
+def _dimension_value(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"(?!:)[!-~][ -~]{0,1023}", value):
+        raise _Invalid(f"{raw!r} is not a CloudWatch dimension value")
+    return value
+
+
 @dataclass(frozen=True)
 class _Var:
     name: str
@@ -206,6 +226,18 @@ _VARIABLES = (
     _Var("WORKER_ANALYZER", "analyzer", _analyzer,
          "module:function of the analysis entry point (default worker.analysis:analyze)"),
     _Var("ECS_AGENT_URI", "ecs_agent_uri", _agent_uri, "the URI ECS sets for the task's container agent"),
+    _Var("WORKER_LIVENESS_SECONDS", "liveness_seconds", _number(0, inclusive=False),
+         "seconds without a sign of life from the worker loop after which `cricksy-worker health` fails "
+         "(default: WORKER_POLL_WAIT_SECONDS + 40)"),
+    _Var("METRICS_NAMESPACE", "metrics_namespace", _metrics_namespace,
+         "a CloudWatch namespace: up to 255 of A-Z a-z 0-9 . - _ / # : and spaces, not starting with AWS/ "
+         "(default Cricksy/VideoAnalysis)"),
+    _Var("METRICS_ENVIRONMENT", "metrics_environment", _dimension_value,
+         "the Environment dimension of the worker's metrics: printable ASCII, up to 1024 characters, "
+         "not starting with ':' (default local)"),
+    _Var("METRICS_SERVICE", "metrics_service", _dimension_value,
+         "the Service dimension of the worker's metrics: printable ASCII, up to 1024 characters, "
+         "not starting with ':' (default cricksy-worker)"),
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -90,6 +90,18 @@ class Claim:
     attempt: int
     s3_bucket: str
     s3_key: str
+    # Submit to this attempt's start, by the database clock: a measurement, not part of the claim's identity.
+    queue_wait_seconds: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RequeueOutcome:
+    """What `JobStore.requeue` found and did; `previous_status` None means there is no such job."""
+
+    previous_status: str | None
+    done: bool
+    lease_owner: str | None = None
+    lease_remaining_seconds: float | None = None  # negative: expired that long ago
 
 
 def create_engine(database_url: str) -> Engine:
@@ -157,11 +169,14 @@ class JobStore:
                           sa.and_(c.status == PROCESSING, c.lease_expires_at < db_now())))
             .values(status=PROCESSING, attempts=c.attempts + 1, lease_expires_at=_seconds(lease_seconds),
                     lease_owner=owner, started_at=db_now(), updated_at=db_now())
-            .returning(c.attempts, c.s3_bucket, c.s3_key)
+            .returning(c.attempts, c.s3_bucket, c.s3_key, c.created_at, c.started_at)
         )
         with self.engine.begin() as conn:
             row = conn.execute(statement).first()
-        return None if row is None else Claim(job_id, row.attempts, row.s3_bucket, row.s3_key)
+        if row is None:
+            return None
+        waited = (_as_utc(row.started_at) - _as_utc(row.created_at)).total_seconds()
+        return Claim(job_id, row.attempts, row.s3_bucket, row.s3_key, waited)
 
     def extend_lease(self, claim: Claim, lease_seconds: float) -> bool:
         """Push the lease forward; False means the attempt was fenced off."""
@@ -181,20 +196,41 @@ class JobStore:
         return self._fenced(claim, status=QUEUED, error=None if error is None else _clip(error),
                             lease_expires_at=None, lease_owner=None)
 
-    def requeue(self, job_id: uuid.UUID) -> tuple[bool, str | None]:
-        """Turn a failed job back into a queued one; returns (done, status found)."""
+    def requeue(self, job_id: uuid.UUID) -> RequeueOutcome:
+        """Make a job nobody is working on `queued` again, for an operator's re-drive.
+
+        `failed`: error and results cleared. `queued`: left as it is (its message
+        was lost, e.g. moved to the dead-letter queue). `processing` with an
+        expired lease: its worker is gone, so the lease is released. Refused:
+        `completed`, and `processing` under a live lease. The row is locked
+        while deciding, and the update re-checks the same condition.
+        """
         c = jobs_table.c
         with self.engine.begin() as conn:
             row = conn.execute(
-                jobs_table.update().where(c.id == job_id, c.status == FAILED)
-                .values(status=QUEUED, error=None, results=None, started_at=None, completed_at=None,
-                        lease_expires_at=None, lease_owner=None, updated_at=db_now())
-                .returning(c.status)
+                sa.select(c.status, c.lease_owner, c.lease_expires_at, db_now().label("now"))
+                .where(c.id == job_id).with_for_update()
             ).first()
-            if row is not None:
-                return True, QUEUED
-            status = conn.execute(sa.select(c.status).where(c.id == job_id)).scalar()
-        return False, status
+            if row is None:
+                return RequeueOutcome(None, False)
+            remaining = (None if row.lease_expires_at is None
+                         else (_as_utc(row.lease_expires_at) - _as_utc(row.now)).total_seconds())
+            outcome = RequeueOutcome(row.status, False, row.lease_owner, remaining)
+            nobody_holds_it = sa.or_(c.lease_expires_at.is_(None), c.lease_expires_at < db_now())
+            if row.status == FAILED:
+                condition, values = c.status == FAILED, {"error": None, "results": None, "started_at": None,
+                                                         "completed_at": None}
+            elif row.status == QUEUED:
+                condition, values = c.status == QUEUED, {}
+            elif row.status == PROCESSING and (remaining is None or remaining < 0):
+                condition, values = sa.and_(c.status == PROCESSING, nobody_holds_it), {}
+            else:
+                return outcome
+            updated = conn.execute(
+                jobs_table.update().where(c.id == job_id, condition)
+                .values(status=QUEUED, lease_expires_at=None, lease_owner=None, updated_at=db_now(), **values)
+            ).rowcount
+        return replace(outcome, done=updated == 1)
 
     def mark_failed(self, job_id: uuid.UUID, expected_status: str, error: str) -> bool:
         """Fail a job that no worker holds (e.g. its message could not be sent)."""

@@ -56,10 +56,17 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO,
-              exc_info: bool = False, **fields: Any) -> None:
-    """Emit one structured event; `fields` become top-level keys of the JSON line."""
+              exc_info: bool = False, force: bool = False, **fields: Any) -> None:
+    """Emit one structured event; `fields` become top-level keys of the JSON line.
+
+    `force` emits it whatever LOG_LEVEL says: lines that carry metrics (see
+    worker.emf) must not vanish when someone turns the verbosity down.
+    """
     if logger.isEnabledFor(level):
         logger.log(level, event, extra={_FIELDS: fields}, exc_info=exc_info)
+    elif force:
+        logger.handle(logger.makeRecord(logger.name, level, __file__, 0, event, (),
+                                        sys.exc_info() if exc_info else None, extra={_FIELDS: fields}))
 
 
 def _native_level(line: str) -> int:

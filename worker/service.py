@@ -3,7 +3,9 @@
 The order is what keeps a job from being lost or completed twice: the message
 is deleted only after the results are committed, every write after the claim
 is fenced by the attempt number, and anything unexpected leaves the message in
-the queue to be delivered again. All events leave through `Worker._emit`.
+the queue to be delivered again. All events leave through `Worker._emit`;
+outcome events carry their CloudWatch metrics (worker.emf). The main thread's
+progress touches the liveness heartbeat file (worker.health).
 """
 from __future__ import annotations
 
@@ -27,14 +29,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import exc as sa_exc
 
-from worker import migrations
+from worker import emf, health, migrations
 from worker.clients import Services
 from worker.config import ConfigError, Settings
-from worker.errors import PermanentJobError
+from worker.errors import InvalidVideoError, PermanentJobError
 from worker.jobs import COMPLETED, FAILED, Claim
 from worker.logs import log_event
 from worker.protection import TaskProtection
 from worker.queue import MalformedMessage, Message
+from worker.storage import MissingObjectError, OverLimitError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,15 @@ def backoff(failures: int, base: float = 1.0, cap: float = 30.0) -> float:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip()
+
+
+_ERROR_CLASSES = ((InvalidVideoError, emf.INVALID_VIDEO), (MissingObjectError, emf.MISSING_OBJECT),
+                  (OverLimitError, emf.OVER_LIMIT))
+
+
+def error_class(exc: PermanentJobError) -> str:
+    """The ErrorClass metric dimension of a permanent failure (the values are listed in worker.emf)."""
+    return next((name for kind, name in _ERROR_CLASSES if isinstance(exc, kind)), emf.PERMANENT)
 
 
 @contextmanager
@@ -148,6 +160,7 @@ class _Job:
     claim: Claim
     message: Message
     lease_lost: threading.Event = field(default_factory=threading.Event)
+    claimed_at: float = field(default_factory=time.monotonic)
     analysis_started: float | None = None
     last_progress_log: float = 0.0
 
@@ -170,17 +183,44 @@ class Worker:
         self._stop_announced = False
         self._db_failures = 0
         self._queue_failures = 0
+        self.heartbeat_file = health.heartbeat_path(settings)
+        self._heartbeat_failing = False
+        self.metrics = emf.Context(settings.metrics_namespace, settings.metrics_environment,
+                                   settings.metrics_service)
 
     # -- events: the one place every event leaves from --------------------------------------
 
     def _emit(self, event: str, level: int = logging.INFO, **fields: Any) -> None:
-        log_event(log, event, level, **fields)
+        """Log one event; an event carrying metrics is written whatever LOG_LEVEL says."""
+        log_event(log, event, level, force=emf.AWS_KEY in fields, **fields)
+
+    def _alive(self) -> None:
+        """A sign of life for `cricksy-worker health`: only ever called from the loop's own progress.
+
+        The lease heartbeat thread must never call it, or a hung job would look alive.
+        """
+        try:
+            health.touch(self.heartbeat_file)
+        except OSError as exc:
+            if not self._heartbeat_failing:
+                self._heartbeat_failing = True
+                self._emit("liveness.touch_failed", logging.WARNING, job_id=None, path=str(self.heartbeat_file),
+                           error=_describe(exc))
+            return
+        self._heartbeat_failing = False
 
     def _on_poll(self) -> None:
+        self._alive()
         self._emit("queue.polling", logging.DEBUG, job_id=None)
+
+    def _on_transfer(self, job: _Job) -> None:
+        """Called after each downloaded chunk: liveness signal and cancellation point."""
+        self._alive()
+        self._checkpoint(job)
 
     def _on_progress(self, job: _Job, done: int, total: int | None) -> None:
         """The analyzer's `progress` callback: liveness signal and cancellation point."""
+        self._alive()
         now = time.monotonic()
         if now - job.last_progress_log >= PROGRESS_LOG_INTERVAL_SECONDS:
             job.last_progress_log = now
@@ -218,10 +258,12 @@ class Worker:
         """Sleep, but wake up within a fraction of a second of a stop request."""
         end = time.monotonic() + seconds
         while not self.stopping and (left := end - time.monotonic()) > 0:
+            self._alive()  # waiting on purpose is not hanging
             time.sleep(min(left, 0.25))
 
     def start(self) -> bool:
         """Read the queue's redrive policy and check the schema; False if stopped while waiting."""
+        self._alive()
         failures = 0
         while not self.stopping:
             try:
@@ -278,6 +320,8 @@ class Worker:
                        retry_in_seconds=round(delay, 1))
             self._pause(delay)
             return
+        finally:
+            self._alive()
         self._queue_failures = 0
         if message is None:
             return
@@ -313,7 +357,8 @@ class Worker:
             job_id = message.job_id()
         except MalformedMessage as exc:
             self._emit("message.rejected", logging.ERROR, job_id=None, message_id=message.message_id,
-                       error=f"{exc}; expected {{\"job_id\": \"<uuid>\"}}; message deleted")
+                       error=f"{exc}; expected {{\"job_id\": \"<uuid>\"}}; message deleted",
+                       **emf.job_failed(self.metrics, emf.MALFORMED_MESSAGE))
             self._delete(message, None, timings)
             return
         self._emit("message.received", job_id=str(job_id), message_id=message.message_id,
@@ -335,7 +380,8 @@ class Worker:
         row = self.services.jobs.get(job_id)
         if row is None:
             self._emit("job.rejected", logging.ERROR, job_id=str(job_id),
-                       error="unknown job id: no such row in video_analysis_jobs; message deleted")
+                       error="unknown job id: no such row in video_analysis_jobs; message deleted",
+                       **emf.job_failed(self.metrics, emf.UNKNOWN_JOB))
             self._delete(message, str(job_id), timings)
         elif row["status"] in (COMPLETED, FAILED):
             self._emit("job.duplicate", job_id=str(job_id), status=row["status"],
@@ -368,14 +414,15 @@ class Worker:
                 return self._hand_back(job, str(exc))
             except PermanentJobError as exc:
                 heartbeat.stop()
-                return self._fail(job, str(exc), timings)
+                return self._fail(job, str(exc), error_class(exc), timings)
             except Exception as exc:
                 heartbeat.stop()
                 return self._retry_later(job, exc)
             heartbeat.stop()
             if not committed:
                 return self._lost(job)
-            self._emit("job.completed", job_id=job_id, attempt=claim.attempt)
+            self._emit("job.completed", job_id=job_id, attempt=claim.attempt,
+                       **self._completed_metrics(job, results, timings))
             self._delete(job.message, job_id, timings)
             return "completed"
         finally:
@@ -391,7 +438,7 @@ class Worker:
         out_dir.mkdir()
         with _timed(timings, "download"):
             video = self.services.store.download(claim.s3_bucket, claim.s3_key, video_dir,
-                                                 self.settings.max_video_bytes, lambda: self._checkpoint(job))
+                                                 self.settings.max_video_bytes, lambda: self._on_transfer(job))
         self._emit("job.analysis_started", job_id=str(claim.job_id), attempt=claim.attempt,
                    video_bytes=video.stat().st_size)
         job.analysis_started = time.monotonic()
@@ -403,7 +450,8 @@ class Worker:
         self._checkpoint(job, finishing=True)
         if "artifacts" in results:
             with _timed(timings, "upload"):
-                keys = self.services.store.upload_artifacts(claim.job_id, out_dir, results["artifacts"] or {})
+                keys = self.services.store.upload_artifacts(claim.job_id, out_dir, results["artifacts"] or {},
+                                                            self._alive)
             results = {**results, "artifacts": keys}
         return results
 
@@ -455,6 +503,7 @@ class Worker:
                            attempt=job.claim.attempt, error=_describe(exc), retry_in_seconds=round(delay, 1))
                 if time.monotonic() + delay > give_up_at:
                     raise
+                self._alive()  # patiently retrying is alive; the wait is shorter than the liveness slack
                 self._checkpoint(job, finishing=True)
                 job.lease_lost.wait(delay)
                 self._checkpoint(job, finishing=True)
@@ -469,14 +518,23 @@ class Worker:
             self._database_lost(str(job.claim.job_id), exc)
             return None
 
-    def _fail(self, job: _Job, error: str, timings: dict[str, float]) -> str:
+    def _completed_metrics(self, job: _Job, results: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
+        video = results.get("video")
+        video = video if isinstance(video, dict) else {}
+        return emf.job_completed(
+            self.metrics, job_seconds=time.monotonic() - job.claimed_at,
+            queue_wait_seconds=job.claim.queue_wait_seconds, frames_analyzed=video.get("frames_analyzed"),
+            analysis_seconds=timings.get("analysis"), video_seconds=video.get("duration_s"))
+
+    def _fail(self, job: _Job, error: str, kind: str, timings: dict[str, float]) -> str:
         job_id = str(job.claim.job_id)
         written = self._write(job, lambda: self.services.jobs.fail(job.claim, error))
         if written is None:
             return "retry"
         if written is False:
             return self._lost(job)
-        self._emit("job.failed", logging.ERROR, job_id=job_id, attempt=job.claim.attempt, error=error)
+        self._emit("job.failed", logging.ERROR, job_id=job_id, attempt=job.claim.attempt, error=error,
+                   **emf.job_failed(self.metrics, kind))
         self._delete(job.message, job_id, timings)
         return "failed"
 
@@ -496,7 +554,8 @@ class Worker:
                 # Visible again at once, so the queue moves it to the dead-letter queue on the next receive.
                 self._set_visibility(job.message, 0, job_id)
             self._emit("job.gave_up", logging.ERROR, job_id=job_id, attempt=job.claim.attempt,
-                       receive_count=receive_count, error=reason, recorded=bool(written), exc_info=True)
+                       receive_count=receive_count, error=reason, recorded=bool(written), exc_info=True,
+                       **emf.job_failed(self.metrics, emf.GAVE_UP))
             return "gave_up"
         note = f"attempt {job.claim.attempt} failed, will retry: {error}"
         written = self._write(job, lambda: self.services.jobs.release(job.claim, note))
@@ -507,7 +566,7 @@ class Worker:
             self._set_visibility(job.message, delay, job_id)
         self._emit("job.retry", logging.WARNING, job_id=job_id, attempt=job.claim.attempt,
                    receive_count=receive_count, error=error, retry_in_seconds=delay if written else None,
-                   exc_info=True)
+                   exc_info=True, **emf.job_retried(self.metrics))
         return "retry"
 
     def _lost(self, job: _Job) -> str:

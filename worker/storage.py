@@ -13,10 +13,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from worker.errors import PermanentJobError
+from worker.errors import InvalidVideoError, PermanentJobError
 
 CHUNK_BYTES = 1024 * 1024
 _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "403", "AccessDenied"}
+
+
+class MissingObjectError(PermanentJobError):
+    """The video object does not exist, or is not where this worker may read it."""
+
+
+class OverLimitError(PermanentJobError):
+    """The video is larger than WORKER_MAX_VIDEO_BYTES."""
 
 
 def _size(size: int) -> str:
@@ -51,7 +59,7 @@ class VideoStore:
     def check_readable(self, bucket: str, key: str) -> None:
         """Refuse, permanently, a job row that points outside what this worker may read."""
         if bucket != self.bucket or not key.startswith(self.uploads_prefix):
-            raise PermanentJobError(
+            raise MissingObjectError(
                 f"video s3://{bucket}/{key} is outside s3://{self.bucket}/{self.uploads_prefix}, the only "
                 "place this worker reads from: submit the video with `cricksy-worker submit`"
             )
@@ -60,8 +68,8 @@ class VideoStore:
                  checkpoint: Callable[[], None] = lambda: None) -> Path:
         """Stream the object into `dest_dir`, refusing it as soon as it is known to be too big.
 
-        `checkpoint` is called between chunks so that a stop request or a lost
-        lease can interrupt a long download.
+        `checkpoint` is called after each chunk: the worker counts it as a sign
+        of life, and a stop request or a lost lease interrupts the download there.
         """
         self.check_readable(bucket, key)
         where = f"s3://{bucket}/{key}"
@@ -70,7 +78,7 @@ class VideoStore:
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code"))
             if code in _MISSING_CODES:
-                raise PermanentJobError(
+                raise MissingObjectError(
                     f"video {where} does not exist or cannot be read ({code}): upload the video again "
                     "with `cricksy-worker submit`"
                 ) from exc
@@ -82,23 +90,28 @@ class VideoStore:
         try:
             size = response.get("ContentLength", 0)
             if size > max_bytes:
-                raise PermanentJobError(f"video {where} is {_size(size)}, over {limit}")
+                raise OverLimitError(f"video {where} is {_size(size)}, over {limit}")
             received = 0
             with open(path, "wb") as out:
                 for chunk in body.iter_chunks(CHUNK_BYTES):
                     received += len(chunk)
                     if received > max_bytes:
-                        raise PermanentJobError(f"video {where} is over {limit}")
+                        raise OverLimitError(f"video {where} is over {limit}")
                     out.write(chunk)
                     checkpoint()
         finally:
             body.close()
         if received == 0:
-            raise PermanentJobError(f"video {where} is empty (0 bytes): upload the video again")
+            raise InvalidVideoError(f"video {where} is empty (0 bytes): upload the video again")
         return path
 
-    def upload_artifacts(self, job_id: uuid.UUID, out_dir: Path, artifacts: dict[str, str]) -> dict[str, str]:
-        """Upload each artifact file; returns artifact name -> S3 key."""
+    def upload_artifacts(self, job_id: uuid.UUID, out_dir: Path, artifacts: dict[str, str],
+                         progress: Callable[[], None] = lambda: None) -> dict[str, str]:
+        """Upload each artifact file; returns artifact name -> S3 key.
+
+        `progress` is called as bytes go out (from the transfer's threads), so a
+        long upload counts as a sign of life and a stalled one does not.
+        """
         keys = {}
         root = out_dir.resolve()
         for name, relative in artifacts.items():
@@ -106,6 +119,6 @@ class VideoStore:
             if root not in path.parents or not path.is_file():
                 raise ValueError(f"artifact {name!r} names {relative!r}, which is not a file inside {out_dir}")
             key = self.result_key(job_id, PurePosixPath(*path.relative_to(root).parts).as_posix())
-            self.client.upload_file(os.fspath(path), self.bucket, key)
+            self.client.upload_file(os.fspath(path), self.bucket, key, Callback=lambda _sent: progress())
             keys[name] = key
         return keys

@@ -1,8 +1,14 @@
-"""Putting jobs on the queue: a new video (`submit`) or a failed job again (`requeue`).
+"""Putting jobs on the queue: a new video (`submit`) or a job whose message is gone (`requeue`).
 
 The row is committed before its message is sent, so a worker can never receive
 a message for a row it cannot see yet. If sending fails, the row is marked
 `failed` with instructions, which `requeue` can act on.
+
+`requeue` also rescues jobs the dead-letter queue stranded: when the database
+was unreachable at the moment the queue gave up on a message, the row is still
+`queued` or `processing` while the message sits in the DLQ. A message too many
+is harmless: the conditional claim runs the job once, and a message for a
+finished job is deleted unread.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from worker.clients import Services
-from worker.jobs import FAILED, QUEUED
+from worker.jobs import COMPLETED, FAILED, PROCESSING, QUEUED, RequeueOutcome
 from worker.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -45,11 +51,40 @@ def submit(services: Services, video: Path) -> uuid.UUID:
     return job_id
 
 
-def requeue(services: Services, job_id: uuid.UUID) -> None:
-    """Re-drive a failed job: back to `queued` with its error cleared, and a new message."""
-    done, status = services.jobs.requeue(job_id)
-    if not done:
-        if status is None:
-            raise RequeueRefused(f"job {job_id} does not exist in video_analysis_jobs")
-        raise RequeueRefused(f"job {job_id} is {status}; only {FAILED} jobs can be requeued")
+def _refusal(job_id: uuid.UUID, found: RequeueOutcome) -> str:
+    if found.previous_status is None:
+        return f"job {job_id} does not exist in video_analysis_jobs"
+    if found.previous_status == COMPLETED:
+        return f"job {job_id} is {COMPLETED}; a completed job is never run again"
+    if found.previous_status == PROCESSING and found.lease_remaining_seconds is not None:
+        return (f"job {job_id} is {PROCESSING} and {found.lease_owner} holds its lease for another "
+                f"{found.lease_remaining_seconds:.0f} s, so a worker is on it; if that worker is gone, "
+                "requeue it once the lease has expired")
+    return f"job {job_id} changed while it was being requeued; check `cricksy-worker status {job_id}` and retry"
+
+
+def _what_was_done(found: RequeueOutcome) -> str:
+    if found.previous_status == FAILED:
+        return "was failed: error cleared, back to queued, new message sent"
+    if found.previous_status == QUEUED:
+        return ("was queued with no message a worker could receive (e.g. moved to the dead-letter queue): "
+                "new message sent")
+    expired = ("" if found.lease_remaining_seconds is None
+               else f" {-found.lease_remaining_seconds:.0f} s ago")
+    return (f"was processing, but its lease expired{expired} so no worker holds it: lease released, back to "
+            "queued, new message sent")
+
+
+def requeue(services: Services, job_id: uuid.UUID) -> str:
+    """Re-drive a job nobody is working on: failed, queued, or processing with an expired lease.
+
+    Returns a sentence saying what was done; raises RequeueRefused for a
+    completed job, a job under a live lease, or an unknown id.
+    """
+    found = services.jobs.requeue(job_id)
+    if not found.done:
+        raise RequeueRefused(_refusal(job_id, found))
     _send_or_fail(services, job_id, "requeue")
+    detail = _what_was_done(found)
+    log_event(log, "job.requeued", job_id=str(job_id), previous_status=found.previous_status, detail=detail)
+    return detail

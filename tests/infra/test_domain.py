@@ -44,3 +44,44 @@ def test_desired_count_within_scaling_bounds(env: str):
     desired = resources["aws_ecs_service"]["worker"]["desired_count"]
     assert target["min_capacity"] <= desired <= target["max_capacity"]
     assert resources["aws_ecs_service"]["worker"]["lifecycle"] == [{"ignore_changes": ["desired_count"]}]
+
+
+def test_dashboard_and_alarms_read_metrics_the_worker_writes(env: str):
+    """Every job metric the stack charts or alarms on, with its dimensions, is one worker.emf emits."""
+    from worker import emf
+
+    docs = module(env)
+    local_values = merged(docs, "locals")
+    container = local_values["worker_container_definitions"][0]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    substitutions = {"${local.env}": env, "${local.service_name}": local_values["service_name"],
+                     "${local.metrics_namespace}": local_values["metrics_namespace"]}
+    resolve = lambda text: substitutions.get(text, text)  # noqa: E731
+    context = emf.Context(namespace=environment["METRICS_NAMESPACE"], environment=environment["METRICS_ENVIRONMENT"],
+                          service=resolve(environment["METRICS_SERVICE"]))
+    emitted = set()
+    for doc in (emf.job_completed(context, job_seconds=1, queue_wait_seconds=1, frames_analyzed=1,
+                                  analysis_seconds=1, video_seconds=1),
+                emf.job_failed(context, emf.INVALID_VIDEO), emf.job_retried(context)):
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]:
+            for dimension_set in directive["Dimensions"]:
+                emitted.add((directive["Namespace"], metric["Name"],
+                             frozenset((name, doc[name]) for name in dimension_set)))
+
+    referenced = set()
+    alarms = merged(docs, "resource")["aws_cloudwatch_metric_alarm"]
+    for alarm in alarms.values():
+        stats = [q["metric"][0] for q in alarm.get("metric_query", []) if "metric" in q] or [alarm]
+        for stat in stats:
+            namespace = resolve(stat["namespace"])
+            if namespace == context.namespace:
+                referenced.add((namespace, stat["metric_name"],
+                                frozenset((k, resolve(v)) for k, v in stat["dimensions"].items())))
+    for widget in local_values["dashboard"]["widgets"]:
+        for line in widget["properties"]["metrics"]:
+            if isinstance(line[0], str) and resolve(line[0]) == context.namespace:
+                pairs = [resolve(item) for item in line[2:] if isinstance(item, str)]
+                referenced.add((context.namespace, line[1], frozenset(zip(pairs[::2], pairs[1::2]))))
+    assert len(referenced) >= 5
+    assert referenced <= emitted, sorted(map(str, referenced - emitted))

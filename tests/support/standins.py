@@ -65,7 +65,9 @@ def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     if frames == 0:
         raise InvalidVideoError(f"{Path(video_path).name} holds no decodable frame: upload the video again")
     Path(out_dir, "frames.json").write_text(json.dumps({"frames": frames}))
-    return {"frames": frames, "fps": fps, "max_seconds": max_seconds, "artifacts": {"frame_count": "frames.json"}}
+    video = {"frames_analyzed": frames, "duration_s": round(frames / fps, 3) if fps else None}
+    return {"frames": frames, "fps": fps, "max_seconds": max_seconds, "video": video,
+            "artifacts": {"frame_count": "frames.json"}}
 
 
 def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -90,3 +92,13 @@ def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
         progress(1, 1)
     Path(out_dir, "size.json").write_text(json.dumps({"bytes": size}))
     return {"bytes": size, "artifacts": {"size": "size.json"}}
+
+
+def hang(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+         max_seconds: float | None = None, progress: Progress = None) -> dict:
+    """Report progress on three frames, then block forever inside the fourth, like a frame that never returns."""
+    for frame in range(1, 4):
+        if progress is not None:
+            progress(frame, None)
+    while True:
+        time.sleep(3600)

@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests.support.aws import REPO_ROOT, Queues, free_port, worker_environ
 from worker.clients import Services, connect
 from worker.config import Settings, load_settings
+from worker.health import HEARTBEAT_FILE
 from worker.jobs import JobStore
 from worker.submission import submit
 
@@ -129,6 +131,10 @@ class Stack:
         path.mkdir(exist_ok=True)
         return path
 
+    def job_scratch(self) -> list[Path]:
+        """What jobs left in the scratch directory (the liveness heartbeat file belongs to the loop)."""
+        return [path for path in self.worker_tmp.iterdir() if path.name != HEARTBEAT_FILE]
+
     def env(self, **overrides: str) -> dict[str, str]:
         defaults = {"WORKER_TMP_DIR": str(self.worker_tmp), "WORKER_ANALYZER": f"{STANDINS}:count_frames"}
         return worker_environ(self.endpoint, database_url=self.database_url, queue_url=self.queues.url,
@@ -164,6 +170,43 @@ class Stack:
 
     def object_body(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+class _AgentHandler(BaseHTTPRequestHandler):
+    def do_PUT(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.requests.append((self.path, json.loads(body)))  # type: ignore[attr-defined]
+        reply = b'{"protection": {"ProtectionEnabled": true}}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+_PROTECTION_PATH = "/v3/task-abc/task-protection/v1/state"
+PROTECT = (_PROTECTION_PATH, {"ProtectionEnabled": True, "ExpiresInMinutes": 60})
+UNPROTECT = (_PROTECTION_PATH, {"ProtectionEnabled": False})
+
+
+class FakeEcsAgent:
+    """The ECS container agent's task-protection endpoint on a local port, recording every PUT."""
+
+    def __init__(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _AgentHandler)
+        self._server.requests = []  # type: ignore[attr-defined]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.uri = f"http://127.0.0.1:{self._server.server_port}/v3/task-abc"  # what ECS_AGENT_URI looks like
+
+    @property
+    def requests(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._server.requests)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class TcpProxy:

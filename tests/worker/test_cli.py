@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.aws import Queues, worker_environ
-from tests.worker.harness import Stack, parse_events, run_cli
+from tests.worker.harness import Stack, WorkerProcess, parse_events, run_cli, wait_until
 from worker.config import load_settings
 from worker.jobs import JobStore, create_engine
 
@@ -79,21 +82,76 @@ def test_status_of_an_unknown_or_malformed_id(pg_stack: Stack, job_id: str, code
     assert message in result.stderr
 
 
-def test_requeue_re_drives_a_failed_job_and_refuses_others(pg_stack: Stack, clip: Path) -> None:
-    job_id = pg_stack.submit(clip)
-    pg_stack.queues.receive_bodies()  # the submit's message, consumed
-    refused = run_cli("requeue", str(job_id), env=pg_stack.env())
-    assert refused.returncode == 1
-    assert f"job {job_id} is queued; only failed jobs can be requeued" in refused.stderr
-
-    claim = pg_stack.jobs.claim(job_id, 60, "test")
-    pg_stack.jobs.fail(claim, "the video lasts 400 s, longer than the 300 s limit")
-    result = run_cli("requeue", str(job_id), env=pg_stack.env())
+def requeued(result: subprocess.CompletedProcess[str], job_id: uuid.UUID) -> dict:
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{job_id}\n"
+    (event,) = [e for e in parse_events(result.stderr) if e["event"] == "job.requeued"]
+    assert event["job_id"] == str(job_id)
+    return event
+
+
+def test_requeue_re_drives_a_failed_job(pg_stack: Stack, clip: Path) -> None:
+    job_id = pg_stack.submit(clip)
+    pg_stack.queues.receive_bodies()  # the submit's message, consumed
+    claim = pg_stack.jobs.claim(job_id, 60, "test")
+    pg_stack.jobs.fail(claim, "the video lasts 400 s, longer than the 300 s limit")
+    event = requeued(run_cli("requeue", str(job_id), env=pg_stack.env()), job_id)
+    assert event["previous_status"] == "failed"
+    assert event["detail"] == "was failed: error cleared, back to queued, new message sent"
     row = pg_stack.row(job_id)
     assert (row["status"], row["error"], row["attempts"]) == ("queued", None, 1)
     assert pg_stack.queues.receive_bodies(wait=2) == [json.dumps({"job_id": str(job_id)})]
+
+
+def test_requeue_refuses_a_completed_job_and_a_job_a_worker_holds(pg_stack: Stack, clip: Path) -> None:
+    done, held = pg_stack.submit(clip), pg_stack.submit(clip)
+    pg_stack.queues.receive_bodies()
+    pg_stack.jobs.complete(pg_stack.jobs.claim(done, 60, "w1"), {"frames": 12})
+    pg_stack.jobs.claim(held, 300, "w2")
+
+    refused = run_cli("requeue", str(done), env=pg_stack.env())
+    assert refused.returncode == 1
+    assert f"error: requeue failed: job {done} is completed; a completed job is never run again" in refused.stderr
+    refused = run_cli("requeue", str(held), env=pg_stack.env())
+    assert refused.returncode == 1
+    assert f"job {held} is processing and w2 holds its lease for another " in refused.stderr
+    assert "requeue it once the lease has expired" in refused.stderr
+    assert (pg_stack.row(done)["status"], pg_stack.row(held)["status"]) == ("completed", "processing")
+    assert pg_stack.queues.counts() == (0, 2)  # the two submit messages consumed above; nothing sent
+
+
+def test_requeue_re_drives_jobs_the_dead_letter_queue_stranded_and_each_runs_once(
+        pg_stack: Stack, clip: Path, sqs: Any, start_worker: Callable[..., WorkerProcess]) -> None:
+    # The queue gave up on both messages while the database was unreachable: the rows never heard of it.
+    queued, abandoned = pg_stack.submit(clip), pg_stack.submit(clip)
+    messages = sqs.receive_message(QueueUrl=pg_stack.queues.url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=1)["Messages"]
+    assert len(messages) == 2
+    for message in messages:
+        sqs.send_message(QueueUrl=pg_stack.queues.dlq_url, MessageBody=message["Body"])
+        sqs.delete_message(QueueUrl=pg_stack.queues.url, ReceiptHandle=message["ReceiptHandle"])
+    pg_stack.jobs.claim(abandoned, 1, "vanished-worker")  # its worker died; the lease runs out
+    wait_until(lambda: pg_stack.jobs.lease_remaining(abandoned) < 0, 5, "the lease to expire")
+    assert pg_stack.queues.counts() == (0, 0)
+
+    event = requeued(run_cli("requeue", str(queued), env=pg_stack.env()), queued)
+    assert event["previous_status"] == "queued"
+    assert "moved to the dead-letter queue" in event["detail"]
+    event = requeued(run_cli("requeue", str(abandoned), env=pg_stack.env()), abandoned)
+    assert event["previous_status"] == "processing"
+    assert event["detail"].startswith("was processing, but its lease expired ")
+    assert (pg_stack.row(abandoned)["status"], pg_stack.row(abandoned)["lease_owner"]) == ("queued", None)
+    # An operator who requeues twice only adds a message; the conditional claim still runs the job once.
+    requeued(run_cli("requeue", str(queued), env=pg_stack.env()), queued)
+    assert pg_stack.queues.counts() == (3, 0)
+
+    worker = start_worker(pg_stack.env())
+    for job_id in (queued, abandoned):
+        worker.wait_for("job.completed", job_id=str(job_id))
+    wait_until(lambda: pg_stack.queues.counts() == (0, 0), 20, "every message to be deleted")
+    worker.wait_for("job.duplicate", job_id=str(queued))
+    assert [e["job_id"] for e in worker.events("job.completed")].count(str(queued)) == 1
+    assert (pg_stack.row(queued)["attempts"], pg_stack.row(abandoned)["attempts"]) == (1, 2)
 
 
 def test_a_submit_whose_message_cannot_be_sent_leaves_a_failed_job_to_requeue(pg_stack: Stack, clip: Path) -> None:

@@ -113,3 +113,24 @@ def test_the_cli_prints_the_whole_list_and_exits_2() -> None:
                  "WORKER_POLL_WAIT_SECONDS"):
         assert f"  {name}: " in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_metrics_and_liveness_settings_have_defaults_and_are_validated() -> None:
+    settings = load_settings(VALID)
+    assert (settings.metrics_namespace, settings.metrics_environment, settings.metrics_service) == (
+        "Cricksy/VideoAnalysis", "local", "cricksy-worker")
+    assert settings.liveness_seconds is None
+    settings = load_settings({**VALID, "METRICS_NAMESPACE": "Cricksy/Video Analysis#2", "METRICS_ENVIRONMENT": "prod",
+                              "METRICS_SERVICE": " cricksy-ai-worker-service ", "WORKER_LIVENESS_SECONDS": "75"})
+    assert (settings.metrics_namespace, settings.metrics_environment, settings.metrics_service) == (
+        "Cricksy/Video Analysis#2", "prod", "cricksy-ai-worker-service")
+    assert settings.liveness_seconds == 75.0
+
+    found = problems({**VALID, "METRICS_NAMESPACE": "AWS/ECS", "METRICS_ENVIRONMENT": ":prod",
+                      "METRICS_SERVICE": "caf\u00e9", "WORKER_LIVENESS_SECONDS": "0"})
+    assert set(found) == {"METRICS_NAMESPACE", "METRICS_ENVIRONMENT", "METRICS_SERVICE", "WORKER_LIVENESS_SECONDS"}
+    assert "'AWS/ECS' starts with AWS/, which CloudWatch reserves" in found["METRICS_NAMESPACE"]
+    assert "':prod' is not a CloudWatch dimension value" in found["METRICS_ENVIRONMENT"]
+    assert "0 is out of range" in found["WORKER_LIVENESS_SECONDS"]
+    assert "not a CloudWatch namespace" in problems({**VALID, "METRICS_NAMESPACE": "x" * 256})["METRICS_NAMESPACE"]
+    assert "not a CloudWatch namespace" in problems({**VALID, "METRICS_NAMESPACE": "a\tb"})["METRICS_NAMESPACE"]

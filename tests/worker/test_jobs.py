@@ -4,13 +4,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
 from worker import migrations
 from worker.config import load_settings
-from worker.jobs import Claim, JobStore, create_engine
+from worker.jobs import Claim, JobStore, create_engine, jobs_table
 
 
 @pytest.fixture
@@ -120,16 +121,46 @@ def test_release_hands_the_job_back_with_the_reason(store: JobStore) -> None:
     assert store.claim(job_id, 30, "w").attempt == 2
 
 
-def test_requeue_only_moves_failed_jobs(store: JobStore) -> None:
+def _expire_lease(store: JobStore, job_id: uuid.UUID) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(jobs_table.update().where(jobs_table.c.id == job_id)
+                     .values(lease_expires_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+
+
+def test_requeue_moves_only_jobs_nobody_is_working_on(store: JobStore) -> None:
     job_id = new_job(store)
-    assert store.requeue(job_id) == (False, "queued")
+    queued = store.requeue(job_id)  # e.g. its message went to the dead-letter queue: the row is left as it is
+    assert (queued.previous_status, queued.done) == ("queued", True)
+    assert (store.get(job_id)["status"], store.get(job_id)["attempts"]) == ("queued", 0)
+
     claim = store.claim(job_id, 30, "w")
-    assert store.requeue(job_id) == (False, "processing")
-    store.fail(claim, "video is not a video")
-    assert store.requeue(job_id) == (True, "queued")
+    held = store.requeue(job_id)
+    assert (held.previous_status, held.done, held.lease_owner) == ("processing", False, "w")
+    assert 25 < held.lease_remaining_seconds <= 30
+    assert store.get(job_id)["status"] == "processing"
+
+    _expire_lease(store, job_id)
+    expired = store.requeue(job_id)
+    assert (expired.previous_status, expired.done) == ("processing", True)
+    assert expired.lease_remaining_seconds < 0
+    row = store.get(job_id)
+    assert (row["status"], row["attempts"], row["lease_owner"], row["lease_expires_at"]) == ("queued", 1, None, None)
+    assert not store.extend_lease(claim, 30)  # the vanished worker's attempt stays fenced off
+    assert store.claim(job_id, 30, "w2").attempt == 2
+
+
+def test_requeue_clears_a_failed_job_and_refuses_a_completed_one(store: JobStore) -> None:
+    job_id = new_job(store)
+    store.fail(store.claim(job_id, 30, "w"), "video is not a video")
+    assert store.requeue(job_id).done
     row = store.get(job_id)
     assert (row["status"], row["error"], row["attempts"]) == ("queued", None, 1)
-    assert store.requeue(uuid.uuid4()) == (False, None)
+
+    store.complete(store.claim(job_id, 30, "w"), {"frames": 1})
+    completed = store.requeue(job_id)
+    assert (completed.previous_status, completed.done) == ("completed", False)
+    assert store.get(job_id)["results"] == {"frames": 1}
+    assert store.requeue(uuid.uuid4()).previous_status is None
 
 
 def test_concurrent_claims_have_exactly_one_winner(postgres_url: str) -> None:
@@ -155,3 +186,13 @@ def test_concurrent_claims_have_exactly_one_winner(postgres_url: str) -> None:
     engine.dispose()
     assert sorted(str(c.job_id) for c in wins) == sorted(str(j) for j in job_ids)
     assert {c.attempt for c in wins} == {1}
+
+
+def test_a_claim_measures_the_queue_wait_by_the_database_clock(store: JobStore) -> None:
+    job_id = new_job(store)
+    with store.engine.begin() as conn:  # submitted ten minutes ago
+        created = conn.execute(sa.select(jobs_table.c.created_at).where(jobs_table.c.id == job_id)).scalar()
+        conn.execute(jobs_table.update().where(jobs_table.c.id == job_id)
+                     .values(created_at=created - timedelta(minutes=10)))
+    claim = store.claim(job_id, 30, "w")
+    assert 600 <= claim.queue_wait_seconds < 660

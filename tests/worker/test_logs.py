@@ -53,3 +53,12 @@ def test_log_level_filters_events(stream: io.StringIO) -> None:
     log_event(logging.getLogger("worker"), "job.claimed", logging.INFO, job_id="a")
     log_event(logging.getLogger("worker"), "job.retry", logging.WARNING, job_id="a")
     assert [doc["event"] for doc in lines(stream)] == ["job.retry"]
+
+
+def test_forced_events_are_written_whatever_the_level(stream: io.StringIO) -> None:
+    configure("ERROR", stream)
+    logger = logging.getLogger("worker.service")
+    log_event(logger, "job.completed", logging.INFO, job_id="a", force=True, JobsCompleted=1)
+    log_event(logger, "job.claimed", logging.INFO, job_id="a")
+    (doc,) = lines(stream)
+    assert (doc["event"], doc["level"], doc["JobsCompleted"]) == ("job.completed", "info", 1)

@@ -11,7 +11,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 from tests.support.aws import create_queues
 from tests.support.standins import count_frames, crash, write_clip
-from tests.worker.harness import Stack, wait_until
+from tests.worker.harness import PROTECT, UNPROTECT, FakeEcsAgent, Stack, wait_until
 from worker.clients import connect
 from worker.service import Worker
 
@@ -86,7 +85,7 @@ def test_a_submitted_video_is_analysed_stored_and_its_message_deleted(
     assert (row["attempts"], row["error"], row["lease_expires_at"]) == (1, None, None)
     assert row["started_at"] <= row["completed_at"]
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
-    assert list(stack.worker_tmp.iterdir()) == []
+    assert stack.job_scratch() == []
 
     names = [e["event"] for e in events(caplog) if e.get("job_id") == str(job_id)]
     assert names.index("job.claimed") < names.index("job.analysis_started") < names.index("job.completed")
@@ -138,27 +137,30 @@ def _empty_file(stack: Stack, clip: Path) -> uuid.UUID:
     return stack.submit(empty)
 
 
-@pytest.mark.parametrize("make_job, env, error", [
-    (_missing_object, {}, "/never-uploaded.mp4 does not exist or cannot be read (NoSuchKey): upload the video"),
-    (_outside_uploads, {}, ".mp4 is outside s3://"),
-    (_not_a_video, {}, "notes.mp4 is not a video this worker can read: upload an MP4 or MOV file"),
-    (_empty_file, {}, "empty.mp4 is empty (0 bytes)"),
+@pytest.mark.parametrize("make_job, env, error, error_class", [
+    (_missing_object, {}, "/never-uploaded.mp4 does not exist or cannot be read (NoSuchKey): upload the video",
+     "MissingObject"),
+    (_outside_uploads, {}, ".mp4 is outside s3://", "MissingObject"),
+    (_not_a_video, {}, "notes.mp4 is not a video this worker can read: upload an MP4 or MOV file", "InvalidVideo"),
+    (_empty_file, {}, "empty.mp4 is empty (0 bytes)", "InvalidVideo"),
     (lambda stack, clip: stack.submit(clip), {"WORKER_MAX_VIDEO_BYTES": "100"},
-     "bytes, over the 100 bytes limit (WORKER_MAX_VIDEO_BYTES=100): trim or compress it"),
+     "bytes, over the 100 bytes limit (WORKER_MAX_VIDEO_BYTES=100): trim or compress it", "OverLimit"),
     (lambda stack, clip: stack.submit(clip), {"WORKER_MAX_VIDEO_SECONDS": "0.5"},
-     "the video lasts 1.0 s, longer than the 0.5 s limit: trim it"),
+     "the video lasts 1.0 s, longer than the 0.5 s limit: trim it", "InvalidVideo"),
 ], ids=["missing-object", "outside-uploads", "not-a-video", "empty", "too-big", "too-long"])
 def test_permanent_problems_fail_the_job_with_its_reason_and_delete_the_message(
         stack: Stack, clip: Path, make_worker: Callable[..., Worker], make_job: Callable[[Stack, Path], uuid.UUID],
-        env: dict[str, str], error: str) -> None:
+        env: dict[str, str], error: str, error_class: str, caplog: pytest.LogCaptureFixture) -> None:
     job_id = make_job(stack, clip)
     worker = make_worker(stack, **env)
     run_until(worker, lambda: stack.row(job_id)["status"] == "failed", "the job to fail")
     row = stack.row(job_id)
     assert error in row["error"]
+    (failed,) = events(caplog, "job.failed")
+    assert (failed["JobsFailed"], failed["ErrorClass"]) == (1, error_class)
     assert (row["attempts"], row["results"]) == (1, None)
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
-    assert list(stack.worker_tmp.iterdir()) == []
+    assert stack.job_scratch() == []
 
 
 @pytest.mark.parametrize("body, error", [
@@ -173,6 +175,7 @@ def test_malformed_messages_are_deleted_with_the_reason_logged(
     worker = make_worker(stack)
     (rejected,) = run_until(worker, lambda: events(caplog, "message.rejected"), "the message to be rejected")
     assert error in rejected["error"] and rejected["job_id"] is None
+    assert (rejected["JobsFailed"], rejected["ErrorClass"]) == (1, "MalformedMessage")
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
 
 
@@ -183,12 +186,14 @@ def test_a_message_for_an_unknown_job_is_deleted(
     worker = make_worker(stack)
     (rejected,) = run_until(worker, lambda: events(caplog, "job.rejected"), "the message to be rejected")
     assert rejected["job_id"] == str(job_id) and "unknown job id" in rejected["error"]
+    assert (rejected["JobsFailed"], rejected["ErrorClass"]) == (1, "UnknownJob")
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
     assert stack.jobs.get(job_id) is None
 
 
 def test_transient_failures_are_retried_then_given_up_and_left_for_the_dead_letter_queue(
-        stack: Stack, clip: Path, make_worker: Callable[..., Worker], sqs: Any) -> None:
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker], sqs: Any,
+        caplog: pytest.LogCaptureFixture) -> None:
     stack = dataclasses.replace(stack, queues=create_queues(sqs, max_receive_count=2))
     job_id = stack.submit(clip)
     worker = make_worker(stack, crash, WORKER_VISIBILITY_TIMEOUT_SECONDS="3")
@@ -205,7 +210,10 @@ def test_transient_failures_are_retried_then_given_up_and_left_for_the_dead_lett
     dead = run_until(worker, lambda: stack.queues.receive_bodies(stack.queues.dlq_url, wait=0),
                      "the message to reach the dead-letter queue")
     assert dead == [json.dumps({"job_id": str(job_id)})]
-    assert list(stack.worker_tmp.iterdir()) == []
+    assert stack.job_scratch() == []
+    (retry,), (gave_up,) = events(caplog, "job.retry"), events(caplog, "job.gave_up")
+    assert retry["JobsRetried"] == 1 and "JobsFailed" not in retry
+    assert (gave_up["JobsFailed"], gave_up["ErrorClass"]) == (1, "GaveUp")
 
 
 def test_a_message_received_after_a_stop_request_is_handed_straight_back(
@@ -287,42 +295,23 @@ def test_a_worker_that_lost_its_lease_abandons_the_job_without_writing(
     assert stack.queues.counts()[0] + stack.queues.counts()[1] == 1  # the message was not deleted
 
 
-class _AgentHandler(BaseHTTPRequestHandler):
-    def do_PUT(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append((self.path, json.loads(body)))  # type: ignore[attr-defined]
-        reply = b'{"protection": {"ProtectionEnabled": true}}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def test_scale_in_protection_is_held_exactly_while_a_job_runs(
         pg_stack: Stack, clip: Path, make_worker: Callable[..., Worker]) -> None:
-    agent = ThreadingHTTPServer(("127.0.0.1", 0), _AgentHandler)
-    agent.requests = []  # type: ignore[attr-defined]
-    threading.Thread(target=agent.serve_forever, daemon=True).start()
+    agent = FakeEcsAgent()
     during: list[Any] = []
 
     def analyze_and_look(*args: Any, **kwargs: Any) -> dict:
-        during.extend(agent.requests)  # type: ignore[attr-defined]
+        during.extend(agent.requests)
         return count_frames(*args, **kwargs)
 
     try:
         job_id = pg_stack.submit(clip)
-        worker = make_worker(pg_stack, analyze_and_look,
-                             ECS_AGENT_URI=f"http://127.0.0.1:{agent.server_port}/v3/task-abc")
+        worker = make_worker(pg_stack, analyze_and_look, ECS_AGENT_URI=agent.uri)
         run_until(worker, lambda: pg_stack.row(job_id)["status"] == "completed", "the job to complete")
     finally:
-        agent.shutdown()
-        agent.server_close()
-    path = "/v3/task-abc/task-protection/v1/state"
-    assert during == [(path, {"ProtectionEnabled": True, "ExpiresInMinutes": 60})]
-    assert agent.requests == during + [(path, {"ProtectionEnabled": False})]  # type: ignore[attr-defined]
+        agent.close()
+    assert during == [PROTECT]
+    assert agent.requests == [PROTECT, UNPROTECT]
 
 
 def test_a_message_for_a_job_another_worker_holds_comes_back_when_its_lease_would_end(

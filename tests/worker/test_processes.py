@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.standins import write_clip
-from tests.worker.harness import Stack, TcpProxy, WorkerProcess, run_cli, wait_until
+from tests.worker.harness import (PROTECT, UNPROTECT, FakeEcsAgent, Stack, TcpProxy, WorkerProcess, run_cli,
+                                  wait_until)
 
 StartWorker = Callable[[dict[str, str]], WorkerProcess]
 
@@ -48,7 +49,7 @@ def test_a_submitted_video_is_completed_by_a_running_worker(
                       ("warning", "W0000 00:00:1795455108.577142   26861 some_calculator.cc:121] a native warning")]
     job_events = [e for e in events if e["event"].startswith("job.")]
     assert job_events and all(e["job_id"] == job_id for e in job_events)
-    assert list(stack.worker_tmp.iterdir()) == []
+    assert stack.job_scratch() == []
 
 
 def test_after_kill_9_mid_job_another_worker_completes_it_exactly_once(
@@ -104,6 +105,30 @@ def test_sigterm_lets_a_job_that_fits_the_stop_window_finish(
     assert pg_stack.queues.counts() == (0, 0)
 
 
+def test_sigterm_stops_receiving_at_once_and_protection_is_held_only_while_busy(
+        pg_stack: Stack, clip: Path, start_worker: StartWorker) -> None:
+    agent = FakeEcsAgent()
+    try:
+        first = str(pg_stack.submit(clip))
+        worker = start_worker(pg_stack.env(CRICKSY_TEST_FRAME_DELAY="0.2", WORKER_STOP_TIMEOUT_SECONDS="20",
+                                           ECS_AGENT_URI=agent.uri))
+        worker.wait_for("job.analysis_started", job_id=first)
+        assert agent.requests == [PROTECT]  # busy: protected from scale-in and deployments
+        second = str(pg_stack.submit(clip))  # work waiting in the queue while the task is told to stop
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        assert agent.requests == [PROTECT, UNPROTECT]  # idle again before it exits
+    finally:
+        agent.close()
+    names = [e["event"] for e in worker.events()]
+    assert names.index("worker.stopping") < names.index("job.completed") < names.index("worker.stopped")
+    assert [e["job_id"] for e in worker.events("message.received")] == [first]
+    assert pg_stack.row(first)["status"] == "completed"
+    row = pg_stack.row(second)
+    assert (row["status"], row["attempts"]) == ("queued", 0)
+    assert pg_stack.queues.counts() == (1, 0)  # never received: visible for the next task at once
+
+
 def test_sigterm_hands_back_a_job_that_cannot_finish_in_time(
         pg_stack: Stack, tmp_path: Path, start_worker: StartWorker) -> None:
     job_id = str(pg_stack.submit(write_clip(tmp_path / "long.mp4", frames=30)))
@@ -117,7 +142,7 @@ def test_sigterm_hands_back_a_job_that_cannot_finish_in_time(
     row = pg_stack.row(job_id)
     assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
     assert pg_stack.queues.counts() == (1, 0)  # visible again at once
-    assert list(pg_stack.worker_tmp.iterdir()) == []
+    assert pg_stack.job_scratch() == []
 
     successor = start_worker(pg_stack.env())
     successor.wait_for("job.completed", job_id=job_id)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from worker.errors import PermanentJobError
-from worker.storage import CHUNK_BYTES, VideoStore, safe_file_name
+from worker.errors import InvalidVideoError, PermanentJobError
+from worker.storage import CHUNK_BYTES, MissingObjectError, OverLimitError, VideoStore, safe_file_name
 
 
 @pytest.fixture
@@ -90,3 +90,22 @@ def test_safe_file_names() -> None:
     assert safe_file_name("uploads/j/..mp4") == "mp4"
     assert safe_file_name("uploads/j/") == "j"
     assert safe_file_name("uploads/j/clip.mp4") == "clip.mp4"
+
+
+def test_uploads_report_progress_as_bytes_go_out(store: VideoStore, s3: Any, bucket: str, tmp_path: Path) -> None:
+    (tmp_path / "landmarks.npz").write_bytes(b"\0" * (CHUNK_BYTES + 5))
+    calls: list[int] = []
+    keys = store.upload_artifacts(uuid.UUID(int=7), tmp_path, {"landmarks": "landmarks.npz"}, lambda: calls.append(1))
+    assert len(s3.get_object(Bucket=bucket, Key=keys["landmarks"])["Body"].read()) == CHUNK_BYTES + 5
+    assert len(calls) >= 2  # several chunks, several signs of life
+
+
+def test_failures_carry_their_kind(store: VideoStore, s3: Any, bucket: str, tmp_path: Path) -> None:
+    put(s3, bucket, "uploads/j/empty.mp4", b"")
+    with pytest.raises(InvalidVideoError, match="is empty"):
+        store.download(bucket, "uploads/j/empty.mp4", tmp_path, 100)
+    with pytest.raises(MissingObjectError, match="does not exist"):
+        store.download(bucket, "uploads/j/never.mp4", tmp_path, 100)
+    put(s3, bucket, "uploads/j/big.mp4", b"x" * 101)
+    with pytest.raises(OverLimitError, match="is 101 bytes, over the 100 bytes limit"):
+        store.download(bucket, "uploads/j/big.mp4", tmp_path, 100)
