@@ -19,7 +19,6 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path

@@ -30,8 +30,6 @@ import argparse
 import fnmatch
 import json
 import logging
-import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -46,34 +44,16 @@ sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402  (MonkeyPatch, for the moto fixes outside a test run)
 import sqlalchemy as sa  # noqa: E402
-from dockerfile_parse import DockerfileParser  # noqa: E402
 
 from tests.support import moto_fixes  # noqa: E402
-from tests.support.aws import FAKE_CREDENTIALS, REGION, client, moto_server  # noqa: E402
+from tests.support.dockerfile import image_entrypoint_and_env, parse  # noqa: E402
+from tests.support.aws import FAKE_CREDENTIALS, client, moto_server  # noqa: E402
 from tests.support.terraform import apply_dev_stack, make_plugin_mirror  # noqa: E402
 from worker.model import default_model_dir  # noqa: E402
 
 POSTGRES = "postgres@127.0.0.1:5432/test"
 # Where the image keeps things, and what stands in for each on this machine.
 IMAGE_VENV = "/opt/cricksy/venv"
-
-
-def image_instructions() -> tuple[list[str], dict[str, str]]:
-    """ENTRYPOINT and ENV of the Dockerfile's final stage."""
-    parser = DockerfileParser(path=str(REPO / "Dockerfile"))
-    final: list[dict] = []
-    for instruction in parser.structure:
-        if instruction["instruction"] == "FROM":
-            final = []
-        final.append(instruction)
-    entrypoint = next(json.loads(i["value"]) for i in reversed(final) if i["instruction"] == "ENTRYPOINT")
-    env: dict[str, str] = {}
-    for instruction in final:
-        if instruction["instruction"] == "ENV":
-            for pair in shlex.split(instruction["value"]):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return entrypoint, env
 
 
 def mapped(value: str, mounts: dict[str, str]) -> str:
@@ -157,7 +137,7 @@ def run(video: Path | None, work: Path) -> dict[str, Any]:
             task = client("ecs", endpoint).describe_task_definition(
                 taskDefinition=outputs["task_definition_arn"])["taskDefinition"]
             (container,) = task["containerDefinitions"]
-            entrypoint, image_env = image_instructions()
+            entrypoint, image_env = image_entrypoint_and_env(parse())
             scratch = work / "scratch"
             scratch.mkdir()
             model_dir = Path(image_env["POSE_MODEL_PATH"]).parent

@@ -19,7 +19,7 @@ def marker_video(path: Path, *, size=(320, 240), fps=25.0, frames=10, fourcc="mp
     stored = (height, width) if turn_ccw in (90, 270) else (width, height)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, stored)
     assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for i in range(frames):
+    for _ in range(frames):
         frame = np.full((height, width, 3), 120, np.uint8)
         frame[: height // 5, : width // 5] = (0, 0, 255)
         writer.write(cv2.rotate(frame, codes[turn_ccw]) if turn_ccw else frame)

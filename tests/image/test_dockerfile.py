@@ -9,11 +9,12 @@ import configparser
 import fnmatch
 import json
 import re
-import shlex
 from pathlib import Path
 
 import pytest
 from dockerfile_parse import DockerfileParser
+
+from tests.support.dockerfile import env_of, last, parse, stages
 
 from tests.infra.conftest import ENVIRONMENTS, merged, module, values
 from worker import cli, model
@@ -23,39 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def dockerfile() -> DockerfileParser:
-    parser = DockerfileParser(path=str(REPO / "Dockerfile"))
-    return parser
-
-
-def stages(dockerfile: DockerfileParser) -> list[list[dict]]:
-    """Instructions grouped by build stage."""
-    out: list[list[dict]] = []
-    for instruction in dockerfile.structure:
-        if instruction["instruction"] == "FROM":
-            out.append([])
-        if out:
-            out[-1].append(instruction)
-    return out
+    return parse()
 
 
 def final_stage(dockerfile: DockerfileParser) -> list[dict]:
     return stages(dockerfile)[-1]
-
-
-def last(stage: list[dict], name: str) -> str:
-    found = [i["value"] for i in stage if i["instruction"] == name]
-    assert found, f"the final stage has no {name}"
-    return found[-1]
-
-
-def env_of(stage: list[dict]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for instruction in stage:
-        if instruction["instruction"] == "ENV":
-            for pair in shlex.split(instruction["value"]):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return env
 
 
 def container(env: str) -> dict:

@@ -2,7 +2,6 @@
 import json
 import re
 
-import pytest
 from parliament import analyze_policy_string
 
 from tests.infra.conftest import merged, module, values
