@@ -26,17 +26,11 @@ def documents(module: Module) -> dict[str, dict[str, Any]]:
     return {name: json.loads(text) for name, text in module.files.items()}
 
 
-def module_locals(module: Module) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for doc in documents(module).values():
-        merged.update(doc.get("locals", {}))
-    return merged
-
-
 def container_definitions(module: Module) -> Iterator[tuple[str, str, Any]]:
     """(file, task definition label, container definitions) for every task definition."""
-    local_values = module_locals(module)
-    for name, doc in documents(module).items():
+    docs = documents(module)
+    local_values = {key: value for doc in docs.values() for key, value in doc.get("locals", {}).items()}
+    for name, doc in docs.items():
         for label, body in doc.get("resource", {}).get("aws_ecs_task_definition", {}).items():
             match = _JSONENCODE_LOCAL.match(body.get("container_definitions", ""))
             yield name, label, local_values.get(match.group(1)) if match else None

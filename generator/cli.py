@@ -10,7 +10,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import click
 from ruamel.yaml import YAML
@@ -86,7 +86,7 @@ def _selected(root: Path, env: str | None, all_envs: bool) -> list[str]:
 
 
 def _targets(root: Path, env: str | None, all_envs: bool, out: Path | None, value_files: tuple[Path, ...] = (),
-             sets: tuple[str, ...] = (), set_strings: tuple[str, ...] = ()) -> Iterator[Target]:
+             sets: tuple[str, ...] = (), set_strings: tuple[str, ...] = ()) -> list[Target]:
     """Load and render every selected environment before anything is written or compared."""
     flags = [SetFlag(s) for s in sets] + [SetFlag(s, as_string=True) for s in set_strings]
     names = _selected(root, env, all_envs)
@@ -106,7 +106,7 @@ def _targets(root: Path, env: str | None, all_envs: bool, out: Path | None, valu
         targets.append(Target(name, values, module, folder))
     if problems:
         raise GeneratorError(problems)
-    return iter(targets)
+    return targets
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -139,7 +139,7 @@ def render_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...
       cricksy-gen render --all --prune
       cricksy-gen render --env dev --set worker.cpu=1024 --set worker.memory=2048 --out /tmp/dev
     """
-    for target in list(_targets(root, env, all_envs, out, value_files, sets, set_strings)):
+    for target in _targets(root, env, all_envs, out, value_files, sets, set_strings):
         report = write_module(target.module, target.folder, prune=prune)
         click.echo(f"{target.env}: {target.folder}: {len(report.written)} written, "
                    f"{len(report.unchanged)} unchanged"
@@ -245,7 +245,7 @@ def lint_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
     Example:
       cricksy-gen lint --all
     """
-    targets = list(_targets(root, env, all_envs, None, value_files, sets, set_strings))
+    targets = _targets(root, env, all_envs, None, value_files, sets, set_strings)
     problems = [problem for target in targets for problem in checks.check_module(target.module)]
     if problems:
         raise GeneratorError(problems)
