@@ -79,6 +79,11 @@ def _out_option(command: Callable[..., Any]) -> Callable[..., Any]:
                              "per environment.")(command)
 
 
+def _set_flags(sets: tuple[str, ...], set_strings: tuple[str, ...]) -> list[SetFlag]:
+    """Every --set, then every --set-string, each group in command-line order (as Helm applies them)."""
+    return [SetFlag(s) for s in sets] + [SetFlag(s, as_string=True) for s in set_strings]
+
+
 def _selected(root: Path, env: str | None, all_envs: bool) -> list[str]:
     if bool(env) == all_envs:
         raise click.UsageError("give exactly one of --env ENV or --all")
@@ -88,7 +93,7 @@ def _selected(root: Path, env: str | None, all_envs: bool) -> list[str]:
 def _targets(root: Path, env: str | None, all_envs: bool, out: Path | None, value_files: tuple[Path, ...] = (),
              sets: tuple[str, ...] = (), set_strings: tuple[str, ...] = ()) -> list[Target]:
     """Load and render every selected environment before anything is written or compared."""
-    flags = [SetFlag(s) for s in sets] + [SetFlag(s, as_string=True) for s in set_strings]
+    flags = _set_flags(sets, set_strings)
     names = _selected(root, env, all_envs)
     targets: list[Target] = []
     problems = []
@@ -166,7 +171,7 @@ def values_command(env: str, value_files: tuple[Path, ...], sets: tuple[str, ...
       cricksy-gen values --env dev --explain
       cricksy-gen values --env prod --set worker.cpu=4096 --format json
     """
-    flags = [SetFlag(s) for s in sets] + [SetFlag(s, as_string=True) for s in set_strings]
+    flags = _set_flags(sets, set_strings)
     values = load_values(root, env, value_files, flags)
     if explain:
         rows = [(dotted(path), value, str(source) if source else "?") for path, value, source in values.leaves()]

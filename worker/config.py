@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from worker.queue import SQS_MAX_VISIBILITY_SECONDS
+
 REQUIRED_AWS = ("SQS_VIDEO_ANALYSIS_QUEUE_URL", "S3_COACH_VIDEOS_BUCKET", "AWS_REGION")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-SQS_MAX_VISIBILITY_SECONDS = 43200
 
 
 class ConfigError(Exception):
