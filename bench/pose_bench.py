@@ -81,7 +81,7 @@ def run_naive(video: Path) -> dict:
     """Decode every frame and run the pose model on it, nothing else."""
     import cv2
 
-    from worker.pose import PoseOptions, PoseTracker
+    from worker.analysis.pose import PoseOptions, PoseTracker
 
     start, cpu = time.perf_counter(), time.process_time()
     decode = inference = 0.0

@@ -49,7 +49,7 @@ from tests.support import moto_fixes  # noqa: E402
 from tests.support.dockerfile import image_entrypoint_and_env, parse  # noqa: E402
 from tests.support.aws import FAKE_CREDENTIALS, client, moto_server  # noqa: E402
 from tests.support.terraform import apply_dev_stack, make_plugin_mirror  # noqa: E402
-from worker.model import default_model_dir  # noqa: E402
+from worker.analysis.model import default_model_dir  # noqa: E402
 
 POSTGRES = "postgres@127.0.0.1:5432/test"
 # Where the image keeps things, and what stands in for each on this machine.

@@ -229,8 +229,8 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
     from worker.analysis import AnalysisOptions, analyze
     from worker.atomicfile import write_bytes_atomic
     from worker.errors import InvalidVideoError
-    from worker.model import ModelError
-    from worker.summary import summarize
+    from worker.analysis.model import ModelError
+    from worker.analysis.summary import summarize
 
     out = out_dir if out_dir is not None else Path("out") / video.stem
     created = not out.exists()
@@ -258,7 +258,7 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
               help="Folder to put pose_landmarker_full.task in.  [default: $POSE_MODEL_PATH or the per-user cache]")
 def fetch_model_command(dest: str | None) -> None:
     """Fetch the pinned pose model and verify its sha256; nothing is written on a mismatch."""
-    from worker.model import ModelError, fetch_model
+    from worker.analysis.model import ModelError, fetch_model
 
     try:
         outcome = fetch_model(dest, log=lambda line: click.echo(line, err=True))

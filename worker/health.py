@@ -92,7 +92,7 @@ def check() -> str:
         first, more = exc.problems[0], len(exc.problems) - 1
         raise Unhealthy(f"configuration invalid: {first}" + (f" (and {more} more)" if more else "")) from None
     if _needs_pose_model(settings.analyzer):
-        from worker.model import ModelError, load_verified_model, model_path
+        from worker.analysis.model import ModelError, load_verified_model, model_path
 
         try:
             load_verified_model(model_path())

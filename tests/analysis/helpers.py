@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "worker" / "result.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "worker" / "analysis" / "result.schema.json"
 
 
 def assert_valid_result(result: dict, out_dir: Path | None = None) -> dict:

@@ -13,8 +13,8 @@ from tests.analysis.helpers import assert_valid_result
 from tests.support.media import Motion, synthesize_video
 from worker.analysis import AnalysisOptions, analyze
 from worker.errors import InvalidVideoError
-from worker.landmarks import COUNT
-from worker.model import MODEL_SHA256, ModelError
+from worker.analysis.landmarks import COUNT
+from worker.analysis.model import MODEL_SHA256, ModelError
 
 STILL = Motion(seconds=2.0, scale=(0.95, 0.95))
 FRAMINGS = {
@@ -208,12 +208,12 @@ def test_a_missing_model_is_one_clear_error(make_person_video, tmp_path, monkeyp
 
 def test_a_failure_while_writing_artifacts_leaves_none(make_person_video, tmp_path, monkeypatch):
     """The last picture fails (say, a full disk): the files written before it are removed too."""
-    import worker.analysis
+    import worker.analysis.pipeline
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(worker.analysis, "angle_chart", disk_full)
+    monkeypatch.setattr(worker.analysis.pipeline, "angle_chart", disk_full)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(OSError, match="No space left"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.filters import lowpass
+from worker.analysis.filters import lowpass
 
 
 def amplitude(y: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from worker import geometry
+from worker.analysis import geometry
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.analysis import synthetic as syn
-from worker.landmarks import INDEX
-from worker.metrics import PoseSeries, body_height, compute_metrics, guess_handedness
+from worker.analysis.landmarks import INDEX
+from worker.analysis.metrics import PoseSeries, body_height, compute_metrics, guess_handedness
 
 
 def run(s: PoseSeries, handedness: str = "auto", frames_analyzed: int | None = None):

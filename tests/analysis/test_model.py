@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from tests.analysis.helpers import cricksy_worker
-from worker import model
-from worker.model import MODEL_NAME, MODEL_SHA256, ModelError, ModelSource
+from worker.analysis import model
+from worker.analysis.model import MODEL_NAME, MODEL_SHA256, ModelError, ModelSource
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.analysis import synthetic as syn
-from worker.landmarks import INDEX
-from worker.metrics import ANGLES
-from worker.pictures import (
+from worker.analysis.landmarks import INDEX
+from worker.analysis.metrics import ANGLES
+from worker.analysis.pictures import (
     SheetFrame,
     Thumbnail,
     ThumbnailReservoir,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.media import ensure_opencv_doc_media, set_mp4_rotation
 from worker.errors import InvalidVideoError
-from worker.video import VideoLimits, VideoReader
+from worker.analysis.video import VideoLimits, VideoReader
 
 
 def marker_video(path: Path, *, size=(320, 240), fps=25.0, frames=10, fourcc="mp4v", turn_ccw=0) -> Path:

@@ -17,7 +17,8 @@ from dockerfile_parse import DockerfileParser
 from tests.support.dockerfile import env_of, last, parse, stages
 
 from tests.infra.conftest import ENVIRONMENTS, merged, module, values
-from worker import cli, model
+from worker import cli
+from worker.analysis import model
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import model
+from worker.analysis import model
 
 REPO = Path(__file__).resolve().parents[2]
 

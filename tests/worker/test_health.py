@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.aws import REPO_ROOT
 from tests.worker.harness import STANDINS, Stack, TcpProxy, WorkerProcess, cli_path, run_cli, wait_until
-from worker import model
+from worker.analysis import model
 from worker.config import load_settings
 from worker.health import HEARTBEAT_FILE, liveness_threshold
 
@@ -143,9 +143,9 @@ def test_health_imports_nothing_heavy_and_touches_no_service(tmp_path: Path, ver
     assert result.returncode == 0, result.stderr[-2000:]
     imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:") and "|" in line}
-    assert {"worker.health", "worker.config", "worker.model"} <= imported  # the check ran, model included
+    assert {"worker.health", "worker.config", "worker.analysis.model"} <= imported  # the check ran, model included
     heavy = {"mediapipe", "cv2", "numpy", "scipy", "matplotlib", "boto3", "botocore", "s3transfer", "psycopg",
-             "alembic", "worker.analysis", "worker.pose", "worker.service", "worker.jobs", "worker.clients",
+             "alembic", "worker.analysis.pipeline", "worker.analysis.pose", "worker.service", "worker.jobs", "worker.clients",
              "tests.support.standins"}
     assert not {name for name in imported if name.split(".")[0] in heavy or name in heavy}, sorted(imported)
     assert not any(name.startswith("sqlalchemy.dialects.") for name in imported)  # no database driver or engine

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from worker.atomicfile import write_bytes_atomic
-from worker.landmarks import INDEX, SKELETON
+from worker.analysis.landmarks import INDEX, SKELETON
 
 THUMB_SIDE = 320
 SHEET_COLUMNS = 3

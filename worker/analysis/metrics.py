@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worker import geometry
-from worker.filters import lowpass
-from worker.landmarks import INDEX
+from worker.analysis import geometry
+from worker.analysis.filters import lowpass
+from worker.analysis.landmarks import INDEX
 
 VISIBLE = 0.5  # MediaPipe's own default for "this landmark is in view"
 MIN_FRAMES = 5

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from worker.model import load_verified_model
+from worker.analysis.model import load_verified_model
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ import numpy as np
 
 from worker.atomicfile import write_bytes_atomic
 from worker.errors import InvalidVideoError
-from worker.landmarks import COUNT, NAMES
-from worker.metrics import ANGLES, MetricsReport, PoseSeries, compute_metrics
-from worker.model import MODEL_NAME, MODEL_SHA256
-from worker.filters import CUTOFF_HZ
-from worker.pictures import SHEET_FRAMES, SheetFrame, Thumbnail, ThumbnailReservoir, angle_chart, contact_sheet
-from worker.pose import PoseOptions, PoseSample, PoseTracker
-from worker.video import DecodeStats, VideoInfo, VideoLimits, VideoReader
+from worker.analysis.landmarks import COUNT, NAMES
+from worker.analysis.metrics import ANGLES, MetricsReport, PoseSeries, compute_metrics
+from worker.analysis.model import MODEL_NAME, MODEL_SHA256
+from worker.analysis.filters import CUTOFF_HZ
+from worker.analysis.pictures import SHEET_FRAMES, SheetFrame, Thumbnail, ThumbnailReservoir, angle_chart, contact_sheet
+from worker.analysis.pose import PoseOptions, PoseSample, PoseTracker
+from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader
 
 SCHEMA_VERSION = "1.0"
 HANDEDNESS_CHOICES = ("auto", "left", "right")
@@ -53,7 +53,7 @@ class AnalysisOptions:
     max_fps: float | None = 30.0  # analyse at most this many frames per second of video
     max_seconds: float = 300.0  # longer videos are refused before decoding (WORKER_MAX_VIDEO_SECONDS)
     handedness: str = "auto"  # "auto" | "left" | "right"
-    model_path: str | os.PathLike | None = None  # default: worker.model.model_path()
+    model_path: str | os.PathLike | None = None  # default: worker.analysis.model.model_path()
     pose: PoseOptions = field(default_factory=PoseOptions)
 
     def __post_init__(self) -> None:
@@ -334,11 +334,11 @@ def _moment_times(report: MetricsReport, t: np.ndarray) -> dict[str, float | Non
 def _validator():
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(resources.files("worker").joinpath("result.schema.json").read_text())
+    schema = json.loads(resources.files("worker.analysis").joinpath("result.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
 
 def validate_result(result: dict) -> None:
-    """Raise jsonschema.ValidationError if `result` does not follow worker/result.schema.json."""
+    """Raise jsonschema.ValidationError if `result` does not follow worker/analysis/result.schema.json."""
     _validator().validate(result)
