@@ -85,7 +85,8 @@ class Foot:
 
     plants: tuple[tuple[float, float, float], ...]
     lift: float  # swing height, fraction of standing height
-    lands_moving: bool = True  # a striding foot lands still moving forward; a trailing one leaves fast
+    landing_speed: float = 0.3  # forward speed at contact, share of the swing's mean: a striding foot lands moving
+    leaves_fast: bool = False  # a trailing foot is dragged off the ground
 
     def ankle(self, t: Array, ground: float, height: float, facing: int) -> Array:
         x = np.full(t.shape, self.plants[0][2])
@@ -93,7 +94,9 @@ class Foot:
         for (on, off, x0), (on1, _, x1) in zip(self.plants, self.plants[1:]):
             swing = (t > off) & (t < on1)
             s = (t[swing] - off) / (on1 - off)
-            x[swing] = x0 + (x1 - x0) * ((2 * s**2 - s**3) if self.lands_moving else (2 * s - s**2))
+            a = self.landing_speed
+            shape = (2 * s - s**2) if self.leaves_fast else (1 - a) * (3 * s**2 - 2 * s**3) + a * (2 * s**2 - s**3)
+            x[swing] = x0 + (x1 - x0) * shape
             y[swing] = ground - self.lift * height * np.sin(np.pi * s)
             x[t >= on1] = x1
         return np.stack([x, y], axis=-1)
@@ -119,6 +122,7 @@ class Model:
     arms: Callable[[Model, Array, dict[str, Array]], dict[str, tuple[Array, Array]]]
     events: dict[str, float | None] = field(default_factory=dict)
     duration: float = 1.5
+    stance_knee: tuple[str, float, Callable[[Array], Array]] | None = None  # (side, from time, knee angle)
 
     @property
     def back(self) -> str:
@@ -128,14 +132,22 @@ class Model:
         """Named landmark positions, each (len(t), 2), for the times `t` (seconds)."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
         h, f = self.height, self.facing
-        hip = np.stack([self.hip_x(t), self.ground - self.hip_up(t)], axis=-1)
+        turn = np.radians(self.turn(t))
+        hip_half = (0.06 * h * np.cos(0.7 * turn))[:, None] * np.array([f, 0.0])
+        hip_up = self.hip_up(t)
+        if self.stance_knee is not None:
+            side, start, knee = self.stance_knee
+            on = t >= start
+            sign = 1.0 if side == self.front else -1.0
+            dx = self.feet[side].ankle(t[on], self.ground, h, f)[:, 0] - (self.hip_x(t[on]) + sign * hip_half[on, 0])
+            chord = np.sqrt(THIGH**2 + SHANK**2 - 2 * THIGH * SHANK * np.cos(np.radians(knee(t[on])))) * h
+            hip_up[on] = np.sqrt(chord**2 - dx**2)
+        hip = np.stack([self.hip_x(t), self.ground - hip_up], axis=-1)
         lean = np.radians(self.lean(t))
         up = np.stack([f * np.sin(lean), -np.cos(lean)], axis=-1)
         ahead = np.stack([f * np.cos(lean), np.sin(lean)], axis=-1)
         shoulders = hip + TRUNK * h * up
-        turn = np.radians(self.turn(t))
         sh_half = (0.10 * h * np.cos(turn))[:, None] * np.array([f, 0.0])
-        hip_half = (0.06 * h * np.cos(0.7 * turn))[:, None] * np.array([f, 0.0])
         p: dict[str, Array] = {
             f"{self.front}_shoulder": shoulders + sh_half, f"{self.back}_shoulder": shoulders - sh_half,
             f"{self.front}_hip": hip + hip_half, f"{self.back}_hip": hip - hip_half,
@@ -212,7 +224,7 @@ def bowling(height: float = 400.0, facing: int = 1, arm: str = "right", x0: floa
                   (1.5, x(580)))
     bfc, ffc = 0.35, 0.55
     feet = {
-        back: Foot(((-1.0, 0.02, x(-60)), (bfc, 0.50, x(270)), (0.95, 9.0, x(605))), lift=0.10, lands_moving=False),
+        back: Foot(((-1.0, 0.02, x(-60)), (bfc, 0.50, x(270)), (0.95, 9.0, x(605))), lift=0.10, leaves_fast=True),
         front: Foot(((-1.0, 0.08, x(60)), (ffc, 9.0, x(550))), lift=0.12),
     }
 
@@ -222,9 +234,8 @@ def bowling(height: float = 400.0, facing: int = 1, arm: str = "right", x0: floa
 
     # the front hip leads the centre by the hip half-width (turn 20 deg at FFC, 80 at release)
     ffc_dx = 550 * s - 420 * s - 0.06 * height * math.cos(math.radians(0.7 * 20))
-    rel_dx = 550 * s - 480 * s - 0.06 * height * math.cos(math.radians(0.7 * 80))
-    hip_up = curve((0, 185 * s), (0.12, 192 * s), (0.35, 188 * s), (ffc, knee_height(165, ffc_dx)),
-                   (0.65, knee_height(170, rel_dx)), (0.85, 188 * s), (0.95, 182 * s), (1.5, 182 * s))
+    hip_up = curve((0, 185 * s), (0.12, 192 * s), (0.35, 188 * s), (ffc, knee_height(165, ffc_dx)))
+    front_knee = curve((ffc, 165), (0.63, 171), (0.75, 165), (0.95, 150), (1.5, 150))
     lean = curve((0, 5), (0.35, -10), (0.55, 0), (0.65, 25), (0.85, 50), (0.95, 45), (1.5, 45))
     turn = curve((0, 20), (0.35, 0), (0.55, 20), (0.65, 80), (0.85, 90), (1.5, 90))
     bowl = curve((0, 30), (0.35, 50), (0.55, 100), (0.65, 200), (0.75, 290), (0.95, 380), (1.5, 380))
@@ -240,7 +251,8 @@ def bowling(height: float = 400.0, facing: int = 1, arm: str = "right", x0: floa
             out[side] = (e, e + FOREARM * height * _dir(upper + turn_in, facing))
         return out
 
-    model = Model(height, facing, front, ground, hip_x, hip_up, lean, turn, feet, arms, duration=1.5)
+    model = Model(height, facing, front, ground, hip_x, hip_up, lean, turn, feet, arms, duration=1.5,
+                  stance_knee=(front, ffc, front_knee))
     t, p = model.dense()
     wrist = p[f"{arm}_wrist"]
     window = (t > ffc) & (t < ffc + 0.35)

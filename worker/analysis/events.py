@@ -323,17 +323,21 @@ def choose_activity(tracks: Tracks, option: str = "auto") -> Activity:
         return Activity("batting", "default", "the body was not seen well enough to tell; assumed batting")
     lw, rw = tracks.point("left_wrist"), tracks.point("right_wrist")
     apart = geometry.distance(lw, rw) / tracks.height
-    together = float(np.mean(apart[np.isfinite(apart)] < HANDS_TOGETHER)) if np.isfinite(apart).any() else 0.0
-    reach = np.stack([_raised(tracks, "left"), _raised(tracks, "right")])
-    top = float(np.nanmax(reach)) if np.isfinite(reach).any() else -math.inf
+    seen = np.isfinite(apart)
+    together = float(np.mean(apart[seen] < HANDS_TOGETHER)) if seen.any() else 0.0
+    reach = np.fmax(_raised(tracks, "left"), _raised(tracks, "right"))
+    if not np.isfinite(reach).any():
+        return Activity("batting", "default", "no wrist was seen; assumed batting")
+    top_row = int(np.nanargmax(reach))
+    top, split = float(reach[top_row]), float(apart[top_row])
     share = f"the wrists were within {HANDS_TOGETHER} body heights of each other in {together:.0%} of frames"
-    height = f"a wrist rose {top:.2f} body heights above the nose" if math.isfinite(top) else "no wrist was seen"
-    if top >= RAISED and together < 0.5:
-        return Activity("bowling", "auto", f"{height} (bowling needs at least {RAISED}) and {share}")
-    if together >= 0.5 and top < RAISED:
+    height = f"a wrist rose {top:.2f} body heights above the nose, {split:.2f} body heights from the other wrist"
+    if top >= RAISED and split >= 2 * HANDS_TOGETHER:
+        return Activity("bowling", "auto", f"{height} (bowling: one arm at least {RAISED} above the nose, "
+                                           f"the other away from it)")
+    if together >= 0.5:
         return Activity("batting", "auto", f"{share} (hands on the handle) and {height}")
-    guess = "batting" if together >= 0.5 else "bowling"
-    return Activity(guess, "auto", f"weak evidence: {share} and {height}; chose {guess}")
+    return Activity("bowling", "auto", f"weak evidence: {share} and {height}; chose bowling")
 
 
 def bowling_arm(tracks: Tracks, option: str = "auto") -> Handedness:
