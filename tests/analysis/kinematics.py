@@ -87,6 +87,7 @@ class Foot:
     lift: float  # swing height, fraction of standing height
     landing_speed: float = 0.3  # forward speed at contact, share of the swing's mean: a striding foot lands moving
     leaves_fast: bool = False  # a trailing foot is dragged off the ground
+    reach_by: float = 1.0  # share of the swing after which the foot only comes down (a batter's placed stride)
 
     def ankle(self, t: Array, ground: float, height: float, facing: int) -> Array:
         x = np.full(t.shape, self.plants[0][2])
@@ -95,9 +96,10 @@ class Foot:
             swing = (t > off) & (t < on1)
             s = (t[swing] - off) / (on1 - off)
             a = self.landing_speed
+            s = np.minimum(s / self.reach_by, 1.0) if not self.leaves_fast else s
             shape = (2 * s - s**2) if self.leaves_fast else (1 - a) * (3 * s**2 - 2 * s**3) + a * (2 * s**2 - s**3)
             x[swing] = x0 + (x1 - x0) * shape
-            y[swing] = ground - self.lift * height * np.sin(np.pi * s)
+            y[swing] = ground - self.lift * height * np.sin(np.pi * (t[swing] - off) / (on1 - off))
             x[t >= on1] = x1
         return np.stack([x, y], axis=-1)
 
@@ -106,7 +108,7 @@ class Foot:
         return tuple(p[0] for p in self.plants[1:])
 
 
-@dataclass
+@dataclass(eq=False)
 class Model:
     """A player whose pose is known at every instant."""
 
@@ -225,7 +227,7 @@ def bowling(height: float = 400.0, facing: int = 1, arm: str = "right", x0: floa
     bfc, ffc = 0.35, 0.55
     feet = {
         back: Foot(((-1.0, 0.02, x(-60)), (bfc, 0.50, x(270)), (0.95, 9.0, x(605))), lift=0.10, leaves_fast=True),
-        front: Foot(((-1.0, 0.08, x(60)), (ffc, 9.0, x(550))), lift=0.12),
+        front: Foot(((-1.0, 0.08, x(60)), (ffc, 9.0, x(550))), lift=0.12, landing_speed=0.0),
     }
 
     def knee_height(knee_deg: float, dx: float) -> float:
@@ -234,7 +236,7 @@ def bowling(height: float = 400.0, facing: int = 1, arm: str = "right", x0: floa
 
     # the front hip leads the centre by the hip half-width (turn 20 deg at FFC, 80 at release)
     ffc_dx = 550 * s - 420 * s - 0.06 * height * math.cos(math.radians(0.7 * 20))
-    hip_up = curve((0, 185 * s), (0.12, 192 * s), (0.35, 188 * s), (ffc, knee_height(165, ffc_dx)))
+    hip_up = curve((0, 185 * s), (0.12, 192 * s), (0.35, 188 * s), (0.47, 160 * s), (ffc, knee_height(165, ffc_dx)))
     front_knee = curve((ffc, 165), (0.63, 171), (0.75, 165), (0.95, 150), (1.5, 150))
     lean = curve((0, 5), (0.35, -10), (0.55, 0), (0.65, 25), (0.85, 50), (0.95, 45), (1.5, 45))
     turn = curve((0, 20), (0.35, 0), (0.55, 20), (0.65, 80), (0.85, 90), (1.5, 90))
@@ -304,7 +306,7 @@ def drive(height: float = 400.0, facing: int = 1, stance: str = "right", x0: flo
     land = 0.95
     feet = {
         back: Foot(((-1.0, 9.0, at(-60, 0)[0]),), lift=0.0),
-        front: Foot(((-1.0, 0.70, at(60, 0)[0]), (land, 9.0, at(160, 0)[0])), lift=0.04),
+        front: Foot(((-1.0, 0.70, at(60, 0)[0]), (land, 9.0, at(160, 0)[0])), lift=0.04, landing_speed=0.0, reach_by=0.8),
     }
     hip_x = curve((0, x0), (0.60, x0), (land, at(55, 0)[0]), (impact, at(60, 0)[0]), (1.3, at(62, 0)[0]),
                   (2.0, at(62, 0)[0]))
@@ -349,6 +351,10 @@ def drive(height: float = 400.0, facing: int = 1, stance: str = "right", x0: flo
         return out
 
     model = Model(height, facing, front, ground, hip_x, hip_up, lean, turn, feet, arms, duration=2.0)
+    landed = model.angle(land, f"{front}_hip", f"{front}_knee", f"{front}_ankle")
+    model.stance_knee = (front, land, curve((land, landed), (land + 0.03, landed + 0.5), (land + 0.08, landed - 4.0), (impact, 134.0),
+                                              (1.3, 136.0),
+                                              (2.0, 136.0)))
     t, p = model.dense()
     from worker.analysis.events import V_MOVE, V_REST, V_STILL
     body = CHAIN * height

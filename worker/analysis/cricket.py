@@ -34,6 +34,8 @@ FRONTAL = ("front-on", "behind")
 
 
 def _metric(units: str, value, confidence: float | None, reason: str | None = None, **extra) -> dict:
+    if value is not None and reason is None and confidence is None:
+        reason = "the joints it needs were not seen around the event"
     if value is None or reason is not None:
         return {"units": units, "value": None, "confidence": None, "reason": reason or "not measurable", **extra}
     return {"units": units, "value": value, "confidence": confidence, "reason": None, **extra}

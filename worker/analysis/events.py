@@ -32,7 +32,8 @@ V_LIFT = 0.5  # body heights/s: a planted foot has lifted again only once it mov
 V_DESCENT = 0.25  # body heights/s downwards: the foot was coming down before it planted
 DESCENT_WINDOW_S = 0.2
 MIN_PLANT_S = 0.05
-CONTACT_WINDOW_S = (0.12, 0.08)  # before / after the plant onset: where the landing is fitted
+LANDING_SAMPLES = 4
+GROUND_BAND = 3.0  # x the foot's jitter: closer to the planted height than this counts as down
 V_STILL = 0.3  # body heights/s: hands and feet slower than this are still
 STILL_MIN_S = 0.1
 V_MOVE = 0.6  # body heights/s: the hands or a foot moving this fast have started the trigger
@@ -154,8 +155,16 @@ class Tracks:
         return np.linalg.norm(self.velocity(*names), axis=1)
 
     def angle(self, a: str, b: str, c: str) -> np.ndarray:
-        """Joint angle ABC from the smoothed points, degrees."""
-        return geometry.joint_angle(self.point(a), self.point(b), self.point(c))
+        """Joint angle ABC in degrees, low-passed as an angle series (as metrics.py does).
+
+        Filtering the three points first would blur a foot's abrupt stop into
+        the knee angle for a few frames either side of the landing.
+        """
+        key = ("a", a, b, c)
+        if key not in self._cache:
+            raw = geometry.joint_angle(self.raw((a,)), self.raw((b,)), self.raw((c,)))
+            self._cache[key] = _bridge(self.t, lowpass(self.t, raw, self.cutoff))
+        return self._cache[key]
 
     def confidence(self, row: int, names: tuple[str, ...]) -> float | None:
         """Mean visibility of `names` around `row` x the share of those frames in which all were seen."""
@@ -168,6 +177,9 @@ class Tracks:
         return round(vis * float(seen.mean()), 3)
 
     def event(self, row: int, names: tuple[str, ...], method: str, time_s: float | None = None) -> Event:
+        """The event at `row`, or at `time_s` (refined between frames) and the row nearest to it."""
+        if time_s is not None:
+            row = self.row_at(time_s)
         conf = self.confidence(row, names)
         if conf is None:
             return missing(method, f"{', '.join(n.replace('_', ' ') for n in names)} not seen near "
@@ -196,26 +208,32 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
-def _hinge(t: np.ndarray, y: np.ndarray, lo: float, hi: float, step: float) -> float | None:
-    """Time at which a descending height stops: the break of a line-then-flat fit, least squares."""
-    ok = np.isfinite(y)
-    t, y = t[ok], y[ok]
-    if t.size < 5:
-        return None
-    candidates = np.arange(lo, hi + step / 2, step)
-    a = np.minimum(t[None, :] - candidates[:, None], 0.0)  # (K, M)
-    n = t.size
-    sa, saa = a.sum(1), (a * a).sum(1)
-    sy, say = y.sum(), (a * y[None, :]).sum(1)
-    det = n * saa - sa * sa
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(det > 0, (n * say - sa * sy) / det, 0.0)
-    level = (sy - slope * sa) / n
-    sse = ((y[None, :] - level[:, None] - slope[:, None] * a) ** 2).sum(1)
-    sse = np.where(slope > 0, sse, np.inf)  # y grows downwards: it must have been descending
-    if not np.isfinite(sse).any():
-        return None
-    return float(candidates[int(np.argmin(sse))])
+def _landing_time(t: np.ndarray, y: np.ndarray, noise: float, onset: int, end: int, step: float) -> float:
+    """When the descending foot reached its planted height, from the unsmoothed foot height.
+
+    The planted height is the median over the plant's first 0.2 s. The last
+    LANDING_SAMPLES frames clearly (3 x `noise`, the foot's jitter in px) above
+    it give the descent line; the landing is where that line meets the planted
+    height, kept between the last frame clearly in the air and the first frame
+    on the ground. Smoothing would blur the stop.
+    """
+    run = np.arange(onset, min(end, onset + int(round(0.2 / step))) + 1)
+    planted = y[run][np.isfinite(y[run])]
+    if planted.size < 2:
+        return float(t[onset])
+    level = float(np.median(planted))
+    window = np.flatnonzero((t >= t[onset] - DESCENT_WINDOW_S) & (t <= t[onset]) & np.isfinite(y))
+    grounded = window[y[window] >= level - GROUND_BAND * noise]
+    if grounded.size == 0:
+        return float(t[onset])
+    above = window[window < grounded[0]]
+    above = above[-LANDING_SAMPLES:]
+    if above.size < 2:
+        return float(t[onset])
+    slope, intercept = np.polyfit(t[above], y[above], 1)
+    if slope <= 0:
+        return float(t[onset])
+    return float(np.clip((level - intercept) / slope, t[above[-1]], t[grounded[0]]))
 
 
 def plants(tracks: Tracks, side: str) -> list[Plant]:
@@ -224,6 +242,8 @@ def plants(tracks: Tracks, side: str) -> list[Plant]:
     speed = tracks.speed(*names)
     down = tracks.velocity(*names)[:, 1]
     raw_y = tracks.raw(names)[:, 1]
+    jitter = np.abs(raw_y - tracks.point(*names)[:, 1])
+    noise = 1.4826 * float(np.nanmedian(jitter)) if np.isfinite(jitter).any() else 0.0
     found = []
     with np.errstate(invalid="ignore"):
         still = speed < V_PLANT
@@ -234,15 +254,13 @@ def plants(tracks: Tracks, side: str) -> list[Plant]:
         else:
             merged.append((first, last))
     for first, last in merged:
-        if tracks.t[last] - tracks.t[first] < MIN_PLANT_S - 1e-9 and last < tracks.n - 1:
+        if (last - first + 1) * tracks.step < MIN_PLANT_S - 1e-9 and last < tracks.n - 1:
             continue
         before = (tracks.t >= tracks.t[first] - DESCENT_WINDOW_S) & (tracks.t <= tracks.t[first])
         if not np.nanmax(np.where(before, down, -np.inf)) > V_DESCENT:
             continue
-        lo, hi = tracks.t[first] - CONTACT_WINDOW_S[0], tracks.t[first] + CONTACT_WINDOW_S[1]
-        window = (tracks.t >= lo) & (tracks.t <= hi)
-        contact = _hinge(tracks.t[window], raw_y[window], lo + tracks.step, tracks.t[first], tracks.step / 10)
-        found.append(Plant(int(first), tracks.t[first] if contact is None else contact, int(last)))
+        found.append(Plant(int(first), _landing_time(tracks.t, raw_y, noise, int(first), int(last), tracks.step),
+                           int(last)))
     return found
 
 
@@ -358,22 +376,28 @@ def bowling_arm(tracks: Tracks, option: str = "auto") -> Handedness:
 RELEASE_METHOD = ("bowling wrist's highest point (smallest smoothed image y) within "
                   f"{MAX_FFC_TO_RELEASE_S} s after front-foot contact")
 CONTACT_METHOD = ("foot (ankle, heel, toe) still (speed < {v} body heights/s for >= {d} s) after descending; "
-                  "landing time = break of a line-then-flat fit of the unsmoothed foot height").format(
+                  "landing time = where the descent line of the unsmoothed foot height meets its planted height").format(
                       v=V_PLANT, d=MIN_PLANT_S)
 REST_METHOD = (f"first frame, >= 0.1 s after the event, from which the wrist moves slower than {V_REST} body "
                f"heights/s relative to the hip centre for {REST_HOLD_S} s")
 HORIZONTAL_METHOD = "last frame before release at which the rising upper arm (shoulder to elbow) is horizontal"
 
 
-def _extreme_row(values: np.ndarray, lo: int, hi: int) -> tuple[int | None, str | None]:
-    """Row of the smallest value in rows lo..hi, or why none can be trusted (too near the data's edge)."""
+def _extreme_row(values: np.ndarray, lo: int, hi: int, seen: np.ndarray) -> tuple[int | None, str | None]:
+    """Row of the smallest value in rows lo..hi, or why it cannot be trusted.
+
+    `seen` marks the rows with data: an extreme at the edge of the data, or
+    beside a hole in it, may really lie beyond it.
+    """
     window = values[lo:hi + 1]
     if not np.isfinite(window).any():
         return None, "not seen"
     row = lo + int(np.nanargmin(window))
-    known = np.flatnonzero(np.isfinite(values))
+    known = np.flatnonzero(seen)
     if row >= known[-1] - EDGE_FRAMES + 1 or row <= known[0] + EDGE_FRAMES - 1:
         return None, "edge"
+    if not seen[row - 1:row + 2].all():
+        return None, "gap"
     return row, None
 
 
@@ -398,45 +422,44 @@ def bowling_events(tracks: Tracks, arm: Handedness) -> dict[str, Event]:
     front_plants, back_plants = plants(tracks, front), plants(tracks, back)
     events: dict[str, Event] = {}
 
-    release_row, why = None, None
     above = np.where(wrist_y < shoulder_y, wrist_y, np.nan)
-    if not np.isfinite(above).any():
-        why = f"the {bowl} wrist never rose above the shoulder"
-    else:
-        ffc_guess = front_plants[-1] if front_plants else None
-        lo = 0 if ffc_guess is None else tracks.row_at(ffc_guess.contact_s)
-        hi = tracks.n - 1 if ffc_guess is None else tracks.row_at(ffc_guess.contact_s + MAX_FFC_TO_RELEASE_S)
-        release_row, edge = _extreme_row(above, lo, hi)
-        if edge == "edge":
+    seen = np.isfinite(wrist_y)
+    ffc, release_row, why = None, None, None
+    for plant in reversed(front_plants):
+        lo = tracks.row_at(plant.contact_s)
+        hi = tracks.row_at(plant.contact_s + MAX_FFC_TO_RELEASE_S)
+        row, problem = _extreme_row(above, lo, hi, seen)
+        if problem == "not seen":
+            continue  # the arm was not up after this landing: a run-up stride
+        ffc, release_row = plant, row
+        if problem == "edge":
             why = f"the {bowl} wrist was still rising when the clip (or the usable frames) ended: release is " \
                   "not in the clip"
-        elif edge:
-            why = f"the {bowl} wrist was not seen after front-foot contact"
-    release_s = None if release_row is None else float(tracks.t[release_row])
-
-    ffc = _before(front_plants, release_s, MAX_FFC_TO_RELEASE_S, tracks.t) if release_s is not None \
-        else (front_plants[-1] if front_plants else None)
+        elif problem == "gap":
+            why = f"the {bowl} wrist was not seen around its highest point (a gap in the usable frames)"
+        break
     if ffc is None:
-        events["front_foot_contact"] = missing(CONTACT_METHOD, f"no landing of the {front} (front) foot was "
-                                               + ("found" if release_s is None else
-                                                  f"found in the {MAX_FFC_TO_RELEASE_S} s before release"))
-    else:
-        events["front_foot_contact"] = _contact_event(tracks, ffc, front, CONTACT_METHOD)
-    if release_row is not None and ffc is None:
-        release_row, why = None, "no front-foot contact precedes the wrist's highest point"
+        ffc = front_plants[-1] if front_plants else None
+        why = f"the {bowl} wrist did not rise above the shoulder within {MAX_FFC_TO_RELEASE_S} s of front-foot contact"
+        if ffc is None:
+            why = "front-foot contact was not found, and release is looked for only after it"
+            _, problem = _extreme_row(above, 0, tracks.n - 1, seen)
+            if problem == "edge":
+                why += f"; the {bowl} wrist was still rising when the clip ended: release is not in the clip"
+    release_s = None if release_row is None else float(tracks.t[release_row])
+    events["front_foot_contact"] = _contact_event(tracks, ffc, front, CONTACT_METHOD) if ffc is not None else \
+        missing(CONTACT_METHOD, f"no landing of the {front} (front) foot was found (a foot must be seen still for "
+                                f"{MIN_PLANT_S} s, so a landing in the clip's last frames cannot be confirmed)")
     events["release"] = tracks.event(release_row, (f"{bowl}_wrist",), RELEASE_METHOD,
                                      time_s=_vertex(tracks, wrist_y, release_row)) \
         if release_row is not None else missing(RELEASE_METHOD, why or "not found")
 
-    anchor = ffc.contact_s if ffc is not None else (release_s if release_s is not None else None)
-    bfc = None
-    if anchor is not None:
-        bfc = _before([p for p in back_plants if p.contact_s < anchor - tracks.step], anchor,
-                      MAX_BFC_TO_FFC_S, tracks.t)
+    bfc = None if ffc is None else _before([p for p in back_plants if p.contact_s < ffc.contact_s - tracks.step],
+                                           ffc.contact_s, MAX_BFC_TO_FFC_S, tracks.t)
     events["back_foot_contact"] = _contact_event(tracks, bfc, back, CONTACT_METHOD) if bfc is not None else \
         missing(CONTACT_METHOD, f"no landing of the {back} (back) foot was found in the {MAX_BFC_TO_FFC_S} s "
-                                "before front-foot contact" if anchor is not None else
-                "front-foot contact was not found, so the delivery stride is not in the clip")
+                                "before front-foot contact" if ffc is not None else
+                "front-foot contact was not found, so the delivery stride cannot be placed")
 
     events["upper_arm_horizontal"] = _upper_arm_horizontal(tracks, bowl, release_row)
     events["end_of_follow_through"] = _at_rest(tracks, f"{bowl}_wrist", release_s, REST_METHOD) \
@@ -462,8 +485,8 @@ def _upper_arm_horizontal(tracks: Tracks, bowl: str, release_row: int | None) ->
 
 # ---------------------------------------------------------------- batting
 
-IMPACT_METHOD = ("peak speed of the hands (mean of the wrists) while they are below the shoulders and ahead of "
-                 "the hip centre")
+IMPACT_METHOD = ("peak speed of the hands (mean of the wrists) while they are below the shoulders, ahead of "
+                 "the hip centre and moving towards the bowler")
 SET_METHOD = (f"last frame of the last still spell (hands and feet slower than {V_STILL} body heights/s for "
               f">= {STILL_MIN_S} s) before front-foot landing")
 TRIGGER_METHOD = f"first frame after the set position at which the hands or a foot move faster than {V_MOVE} " \
@@ -482,14 +505,17 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
     events: dict[str, Event] = {}
 
     with np.errstate(invalid="ignore"):
-        in_front = (hands[:, 1] > shoulders[:, 1]) & (facing_sign * (hands[:, 0] - hips[:, 0]) > 0)
+        forward = facing_sign * tracks.velocity(*wrists)[:, 0] > 0
+        in_front = (hands[:, 1] > shoulders[:, 1]) & (facing_sign * (hands[:, 0] - hips[:, 0]) > 0) & forward
     candidate = np.where(in_front, -speed, np.nan)
-    impact_row, edge = _extreme_row(candidate, 0, tracks.n - 1)
+    impact_row, edge = _extreme_row(candidate, 0, tracks.n - 1, np.isfinite(speed))
     if impact_row is not None and speed[impact_row] < V_SWING:
         impact_row, why = None, (f"the hands never moved faster than {V_SWING} body heights/s in front of the "
                                  "body: no shot was played")
     elif edge == "edge":
         why = "the hands were still speeding up when the clip (or the usable frames) ended: impact is not in the clip"
+    elif edge == "gap":
+        why = "the hands were not seen around their fastest moment (a gap in the usable frames)"
     else:
         why = "the hands were not seen in front of the body"
     impact_s = None if impact_row is None else float(tracks.t[impact_row])
@@ -510,7 +536,7 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
                                      tracks.speed(*(f"{back}_{p}" for p in FOOT))]), axis=0)
         with np.errstate(invalid="ignore"):
             still = (motion < V_STILL)[:reference]
-        spells = [(a, b) for a, b in _runs(still) if tracks.t[b] - tracks.t[a] >= STILL_MIN_S - 1e-9]
+        spells = [(a, b) for a, b in _runs(still) if (b - a + 1) * tracks.step >= STILL_MIN_S - 1e-9]
         if not spells:
             set_why = "the batter was never still before the front foot landed: the stance is not in the clip"
         else:
@@ -530,7 +556,7 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
     top_row = None
     if impact_row is not None:
         lo = max(0, impact_row - int(round(0.6 / tracks.step)))
-        top_row, _ = _extreme_row(np.where(np.arange(tracks.n) <= impact_row, hands[:, 1], np.nan), lo, impact_row)
+        top_row, _ = _extreme_row(hands[:, 1], lo, impact_row - 1, np.isfinite(hands[:, 1]))
     events["top_of_backlift"] = tracks.event(top_row, wrists, TOP_METHOD, time_s=_vertex(tracks, hands[:, 1], top_row)) \
         if top_row is not None else \
         missing(TOP_METHOD, "impact was not found" if impact_row is None else "the hands' highest point "
