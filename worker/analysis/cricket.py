@@ -215,7 +215,7 @@ def _elbow(r: _Reader, arm: str, view: str, fps: float) -> dict:
     names = (f"{arm}_shoulder", f"{arm}_elbow", f"{arm}_wrist")
     if fps < ELBOW_MIN_FPS:
         return _metric("deg", None, None, f"needs at least {ELBOW_MIN_FPS:g} analysed frames per second "
-                       f"(this clip: {fps:g}); the arm turns ~15 degrees between frames at 60 fps", **extra)
+                       f"(this clip: {fps:g}); slower, the bowling arm turns tens of degrees between frames", **extra)
     if view != "side-on":
         return _metric("deg", None, None, "needs a clip marked view: side-on (this one: "
                        f"{view}); from any other view the elbow bends out of the picture's plane", **extra)

@@ -586,7 +586,8 @@ def detect_events(series: PoseSeries, usable: np.ndarray, fps: float, activity: 
     """Choose the activity (unless given), then find its events; see the module docstring."""
     probe = Tracks(series, usable, cutoff_hz("auto", fps))
     chosen = choose_activity(probe, activity)
-    tracks = Tracks(series, usable, cutoff_hz(chosen.value, fps))
+    cutoff = cutoff_hz(chosen.value, fps)
+    tracks = probe if cutoff == probe.cutoff else Tracks(series, usable, cutoff)
     side = facing(tracks)
     if chosen.value == "bowling":
         hand = bowling_arm(tracks, handedness)
