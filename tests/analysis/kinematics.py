@@ -306,7 +306,8 @@ def drive(height: float = 400.0, facing: int = 1, stance: str = "right", x0: flo
     land = 0.95
     feet = {
         back: Foot(((-1.0, 9.0, at(-60, 0)[0]),), lift=0.0),
-        front: Foot(((-1.0, 0.70, at(60, 0)[0]), (land, 9.0, at(160, 0)[0])), lift=0.04, landing_speed=0.0, reach_by=0.8),
+        front: Foot(((-1.0, 0.70, at(60, 0)[0]), (land, 9.0, at(160, 0)[0])), lift=0.04, landing_speed=0.0,
+                    reach_by=0.8),
     }
     hip_x = curve((0, x0), (0.60, x0), (land, at(55, 0)[0]), (impact, at(60, 0)[0]), (1.3, at(62, 0)[0]),
                   (2.0, at(62, 0)[0]))
@@ -352,9 +353,9 @@ def drive(height: float = 400.0, facing: int = 1, stance: str = "right", x0: flo
 
     model = Model(height, facing, front, ground, hip_x, hip_up, lean, turn, feet, arms, duration=2.0)
     landed = model.angle(land, f"{front}_hip", f"{front}_knee", f"{front}_ankle")
-    model.stance_knee = (front, land, curve((land, landed), (land + 0.03, landed + 0.5), (land + 0.08, landed - 4.0), (impact, 134.0),
-                                              (1.3, 136.0),
-                                              (2.0, 136.0)))
+    knee = curve((land, landed), (land + 0.03, landed + 0.5), (land + 0.08, landed - 4.0), (impact, 134.0),
+                 (1.3, 136.0), (2.0, 136.0))
+    model.stance_knee = (front, land, knee)
     t, p = model.dense()
     from worker.analysis.events import V_MOVE, V_REST, V_STILL
     body = CHAIN * height

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from worker.analysis import geometry
-from worker.analysis.events import FOOT, Event, EventsReport, Tracks, detect_events
+from worker.analysis.events import Event, EventsReport, Tracks, detect_events
 from worker.analysis.metrics import ELBOW_EXTENSION_NOTE, PoseSeries
 from worker.options import JobOptions
 

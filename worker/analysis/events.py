@@ -264,7 +264,7 @@ def plants(tracks: Tracks, side: str) -> list[Plant]:
     return found
 
 
-def _before(found: list[Plant], t_end: float, span: float, t: np.ndarray) -> Plant | None:
+def _before(found: list[Plant], t_end: float, span: float) -> Plant | None:
     """The last plant whose contact lies within `span` seconds before `t_end`."""
     hits = [p for p in found if t_end - span <= p.contact_s <= t_end]
     return hits[-1] if hits else None
@@ -375,9 +375,9 @@ def bowling_arm(tracks: Tracks, option: str = "auto") -> Handedness:
 
 RELEASE_METHOD = ("bowling wrist's highest point (smallest smoothed image y) within "
                   f"{MAX_FFC_TO_RELEASE_S} s after front-foot contact")
-CONTACT_METHOD = ("foot (ankle, heel, toe) still (speed < {v} body heights/s for >= {d} s) after descending; "
-                  "landing time = where the descent line of the unsmoothed foot height meets its planted height").format(
-                      v=V_PLANT, d=MIN_PLANT_S)
+CONTACT_METHOD = (f"foot (ankle, heel, toe) still (speed < {V_PLANT} body heights/s for >= {MIN_PLANT_S} s) "
+                  "after descending; landing time = where the descent line of the unsmoothed foot height meets its "
+                  "planted height")
 REST_METHOD = (f"first frame, >= 0.1 s after the event, from which the wrist moves slower than {V_REST} body "
                f"heights/s relative to the hip centre for {REST_HOLD_S} s")
 HORIZONTAL_METHOD = "last frame before release at which the rising upper arm (shoulder to elbow) is horizontal"
@@ -401,16 +401,15 @@ def _extreme_row(values: np.ndarray, lo: int, hi: int, seen: np.ndarray) -> tupl
     return row, None
 
 
-def _at_rest(tracks: Tracks, wrist: str, start_s: float, method: str) -> Event:
+def _at_rest(tracks: Tracks, names: tuple[str, ...], start_s: float, method: str) -> Event:
     hips = tracks.point("left_hip", "right_hip")
-    rel = np.linalg.norm(tracks.derivative(tracks.point(*wrist.split("+")) - hips), axis=1)
-    after = np.flatnonzero(tracks.t >= start_s + 0.1)
+    rel = np.linalg.norm(tracks.derivative(tracks.point(*names) - hips), axis=1)
     hold = max(1, int(round(REST_HOLD_S / tracks.step)))
-    for row in after:
+    for row in np.flatnonzero(tracks.t >= start_s + 0.1):
         window = rel[row:row + hold]
         if window.size == hold and np.isfinite(window).all() and (window < V_REST).all():
-            names = tuple(wrist.split("+")) + ("left_hip", "right_hip")
-            return tracks.event(int(row), names, method, time_s=_crossing(tracks, rel, int(row) - 1, V_REST))
+            return tracks.event(int(row), names + ("left_hip", "right_hip"), method,
+                                time_s=_crossing(tracks, rel, int(row) - 1, V_REST))
     return missing(method, "the swing had not come to rest when the clip (or the usable frames) ended")
 
 
@@ -455,14 +454,14 @@ def bowling_events(tracks: Tracks, arm: Handedness) -> dict[str, Event]:
         if release_row is not None else missing(RELEASE_METHOD, why or "not found")
 
     bfc = None if ffc is None else _before([p for p in back_plants if p.contact_s < ffc.contact_s - tracks.step],
-                                           ffc.contact_s, MAX_BFC_TO_FFC_S, tracks.t)
+                                           ffc.contact_s, MAX_BFC_TO_FFC_S)
     events["back_foot_contact"] = _contact_event(tracks, bfc, back, CONTACT_METHOD) if bfc is not None else \
         missing(CONTACT_METHOD, f"no landing of the {back} (back) foot was found in the {MAX_BFC_TO_FFC_S} s "
                                 "before front-foot contact" if ffc is not None else
                 "front-foot contact was not found, so the delivery stride cannot be placed")
 
     events["upper_arm_horizontal"] = _upper_arm_horizontal(tracks, bowl, release_row)
-    events["end_of_follow_through"] = _at_rest(tracks, f"{bowl}_wrist", release_s, REST_METHOD) \
+    events["end_of_follow_through"] = _at_rest(tracks, (f"{bowl}_wrist",), release_s, REST_METHOD) \
         if release_s is not None else missing(REST_METHOD, "release was not found")
     order = ("back_foot_contact", "front_foot_contact", "upper_arm_horizontal", "release", "end_of_follow_through")
     return {k: events[k] for k in order}
@@ -494,6 +493,25 @@ TRIGGER_METHOD = f"first frame after the set position at which the hands or a fo
 TOP_METHOD = "highest point of the hands in the 0.6 s before impact"
 
 
+def _impact(tracks: Tracks, hands: np.ndarray, speed: np.ndarray, shoulders: np.ndarray, hips: np.ndarray,
+            facing_sign: int) -> tuple[int | None, str | None]:
+    """Row of the hands' peak speed in front of the body, moving towards the bowler; or why there is none."""
+    with np.errstate(invalid="ignore"):
+        forward = facing_sign * tracks.velocity("left_wrist", "right_wrist")[:, 0] > 0
+        in_front = (hands[:, 1] > shoulders[:, 1]) & (facing_sign * (hands[:, 0] - hips[:, 0]) > 0) & forward
+    row, problem = _extreme_row(np.where(in_front, -speed, np.nan), 0, tracks.n - 1, np.isfinite(speed))
+    if problem == "edge":
+        return None, "the hands were still speeding up when the clip (or the usable frames) ended: impact is " \
+                     "not in the clip"
+    if problem == "gap":
+        return None, "the hands were not seen around their fastest moment (a gap in the usable frames)"
+    if row is None:
+        return None, "the hands were not seen in front of the body moving towards the bowler"
+    if speed[row] < V_SWING:
+        return None, f"the hands never moved faster than {V_SWING} body heights/s in front of the body: no shot"
+    return row, None
+
+
 def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[str, Event]:
     """Set position, trigger, front-foot landing, top of the backlift, impact, end of follow-through."""
     front, back = hand.front, hand.back
@@ -504,24 +522,11 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
     hips = tracks.point("left_hip", "right_hip")
     events: dict[str, Event] = {}
 
-    with np.errstate(invalid="ignore"):
-        forward = facing_sign * tracks.velocity(*wrists)[:, 0] > 0
-        in_front = (hands[:, 1] > shoulders[:, 1]) & (facing_sign * (hands[:, 0] - hips[:, 0]) > 0) & forward
-    candidate = np.where(in_front, -speed, np.nan)
-    impact_row, edge = _extreme_row(candidate, 0, tracks.n - 1, np.isfinite(speed))
-    if impact_row is not None and speed[impact_row] < V_SWING:
-        impact_row, why = None, (f"the hands never moved faster than {V_SWING} body heights/s in front of the "
-                                 "body: no shot was played")
-    elif edge == "edge":
-        why = "the hands were still speeding up when the clip (or the usable frames) ended: impact is not in the clip"
-    elif edge == "gap":
-        why = "the hands were not seen around their fastest moment (a gap in the usable frames)"
-    else:
-        why = "the hands were not seen in front of the body"
+    impact_row, why = _impact(tracks, hands, speed, shoulders, hips, facing_sign)
     impact_s = None if impact_row is None else float(tracks.t[impact_row])
 
     front_plants = plants(tracks, front)
-    landing = _before(front_plants, impact_s, MAX_LANDING_TO_IMPACT_S, tracks.t) if impact_s is not None \
+    landing = _before(front_plants, impact_s, MAX_LANDING_TO_IMPACT_S) if impact_s is not None \
         else (front_plants[-1] if front_plants else None)
     events_landing = _contact_event(tracks, landing, front, CONTACT_METHOD) if landing is not None else \
         missing(CONTACT_METHOD, f"the {front} (front) foot did not step and land"
@@ -544,7 +549,8 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
             moving = np.flatnonzero(motion[set_row + 1:reference + 1] >= V_MOVE)
             trigger_row = set_row + 1 + int(moving[0]) if moving.size else None
     body = HAND + tuple(f"{s}_{p}" for s in ("left", "right") for p in FOOT)
-    events["set_position"] = tracks.event(set_row, body, SET_METHOD, time_s=_crossing(tracks, motion, set_row, V_STILL)) \
+    events["set_position"] = tracks.event(set_row, body, SET_METHOD,
+                                          time_s=_crossing(tracks, motion, set_row, V_STILL)) \
         if set_row is not None else \
         missing(SET_METHOD, set_why)
     events["trigger"] = tracks.event(trigger_row, body, TRIGGER_METHOD,
@@ -557,14 +563,15 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
     if impact_row is not None:
         lo = max(0, impact_row - int(round(0.6 / tracks.step)))
         top_row, _ = _extreme_row(hands[:, 1], lo, impact_row - 1, np.isfinite(hands[:, 1]))
-    events["top_of_backlift"] = tracks.event(top_row, wrists, TOP_METHOD, time_s=_vertex(tracks, hands[:, 1], top_row)) \
+    events["top_of_backlift"] = tracks.event(top_row, wrists, TOP_METHOD,
+                                             time_s=_vertex(tracks, hands[:, 1], top_row)) \
         if top_row is not None else \
         missing(TOP_METHOD, "impact was not found" if impact_row is None else "the hands' highest point "
                 "before impact was not seen")
     events["impact"] = tracks.event(impact_row, wrists, IMPACT_METHOD, time_s=_speed_peak(tracks, hands, impact_row)) \
         if impact_row is not None else \
         missing(IMPACT_METHOD, why)
-    events["end_of_follow_through"] = _at_rest(tracks, "+".join(wrists), impact_s, REST_METHOD) \
+    events["end_of_follow_through"] = _at_rest(tracks, wrists, impact_s, REST_METHOD) \
         if impact_s is not None else missing(REST_METHOD, "impact was not found")
     return events
 
