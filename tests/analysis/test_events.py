@@ -14,6 +14,7 @@ from tests.analysis import kinematics as kin
 from worker.analysis.cricket import analyse_cricket
 from worker.analysis.cutoff import cutoff_hz
 from worker.analysis.filters import lowpass
+from worker.analysis.landmarks import INDEX
 from worker.analysis.metrics import PoseSeries
 from worker.options import parse_options
 
@@ -266,6 +267,19 @@ def test_frames_the_gate_rejects_are_not_used() -> None:
     assert out["events"]["release"]["time_s"] is None and out["events"]["front_foot_contact"]["time_s"] is None
     assert "front-foot contact was not found" in out["events"]["release"]["reason"]
     assert out["events"]["back_foot_contact"]["time_s"] is None  # not the follow-through's step after the gap
+
+
+def test_a_hidden_front_knee_gives_null_knee_metrics_naming_the_joint() -> None:
+    m = model("bowling")
+    series, usable = kin.sample(m, 60, 2.0, 0.0, seed=2)
+    visibility = series.visibility.copy()
+    hidden = (series.t > 0.45) & (series.t < 0.75)  # front-foot contact to past release
+    visibility[hidden, INDEX["left_knee"]] = 0.2  # below MediaPipe's 0.5: not in view
+    out = analyse_cricket(PoseSeries(series.t, series.xy, visibility), usable, parse_options({"view": "side-on"}), 60)
+    assert_valid(out)
+    for name in ("front_knee_angle_at_front_foot_contact", "front_knee_angle_at_release"):
+        assert out["metrics"][name]["value"] is None and "left knee" in out["metrics"][name]["reason"]
+    assert out["metrics"]["release_height"]["value"] is not None
 
 
 def test_the_elbow_indicator_needs_a_side_on_view_and_50_fps() -> None:

@@ -105,9 +105,7 @@ class Tracks:
         self.series = PoseSeries(series.t, series.xy, visibility)
         self.t = np.asarray(series.t, dtype=float)
         self.cutoff = cutoff
-        self.usable = usable
-        height = body_height(self.series)
-        self.height = height  # px per frame, or None when the body chain was never seen
+        self.height = body_height(self.series)  # px per frame, or None when the body chain was never seen
         self._cache: dict[tuple[str, ...], np.ndarray] = {}
 
     @property
