@@ -69,7 +69,9 @@ def test_a_fresh_heartbeat_is_healthy(tmp_path: Path) -> None:
     beat(tmp_path, age=2)
     result = run_cli("health", env=health_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert re.fullmatch(r"healthy: heartbeat 2\.\d s old \(threshold 60 s\)\n", result.stdout), result.stdout
+    match = re.fullmatch(r"healthy: heartbeat (\d+\.\d) s old \(threshold 60 s\)\n", result.stdout)
+    assert match, result.stdout
+    assert 2.0 <= float(match[1]) < 60, result.stdout  # the age read is the file's, however slow the start
     assert result.stderr == ""
 
 
