@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from ruamel.yaml import YAML
 
-from generator import checks
 from generator.drift import compare, unified_diff
-from generator.errors import GeneratorError
-from generator.output import write_module
+from generator.errors import GeneratorError, OutputError, dotted
+from generator.output import write_modules
 from generator.render import Module, render
-from generator.values import SetFlag, Values, dotted, environments, load_values
+from generator.values import SetFlag, Values, environments, load_values
 
 EXIT_DRIFT = 1
 EXIT_INVALID = 2
@@ -39,11 +37,17 @@ def _fail_on_invalid_input(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except OutputError as exc:
+            click.echo(f"error: {exc.problems[0]}", err=True)
+            sys.exit(EXIT_INVALID)
         except GeneratorError as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
             count = len(exc.problems)
             click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
+            sys.exit(EXIT_INVALID)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; every output folder is as it was before this run.", err=True)
             sys.exit(EXIT_INVALID)
     return wrapper
 
@@ -144,8 +148,9 @@ def render_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...
       cricksy-gen render --all --prune
       cricksy-gen render --env dev --set worker.cpu=1024 --set worker.memory=2048 --out /tmp/dev
     """
-    for target in _targets(root, env, all_envs, out, value_files, sets, set_strings):
-        report = write_module(target.module, target.folder, prune=prune)
+    targets = _targets(root, env, all_envs, out, value_files, sets, set_strings)
+    reports = write_modules([(target.module, target.folder) for target in targets], prune=prune)
+    for target, report in zip(targets, reports):
         click.echo(f"{target.env}: {target.folder}: {len(report.written)} written, "
                    f"{len(report.unchanged)} unchanged"
                    + (f", {len(report.removed)} removed" if report.removed else ""))
@@ -184,6 +189,8 @@ def values_command(env: str, value_files: tuple[Path, ...], sets: tuple[str, ...
     elif fmt == "json":
         click.echo(json.dumps(values.data, indent=2, sort_keys=True))
     else:
+        from ruamel.yaml import YAML
+
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
         yaml.dump(values.data, sys.stdout)
@@ -250,6 +257,8 @@ def lint_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
     Example:
       cricksy-gen lint --all
     """
+    from generator import checks  # botocore's models: only lint needs them
+
     targets = _targets(root, env, all_envs, None, value_files, sets, set_strings)
     problems = [problem for target in targets for problem in checks.check_module(target.module)]
     if problems:

@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from generator import settings
 from generator.derived import derive
 from generator.errors import Problem, RenderError, Source
 from generator.values import Values
@@ -106,10 +107,20 @@ def template_names(root: Path) -> list[str]:
     return sorted(p.name for p in folder.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_"))
 
 
+def render_context(values: Values) -> dict[str, Any]:
+    """Everything a template may read: one place, so templates and checks see the same numbers."""
+    return {
+        "env": values.env,
+        "values": values.data,
+        "derived": derive(values.data),
+        "worker_contract": settings.contract(values.data, values.env),
+    }
+
+
 def render(root: Path, values: Values) -> Module:
     """Render every template for one environment; raise RenderError listing every failure."""
     env = _environment(root / "templates")
-    context = {"env": values.env, "values": values.data, "derived": derive(values.data)}
+    context = render_context(values)
     files: dict[str, str] = {}
     problems: list[Problem] = []
     for name in template_names(root):
