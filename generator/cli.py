@@ -16,6 +16,7 @@ import click
 
 from generator.drift import compare, unified_diff
 from generator.errors import GeneratorError, OutputError, dotted
+from generator.examples import example_values
 from generator.output import write_modules
 from generator.render import Module, render
 from generator.values import SetFlag, Values, environments, load_values
@@ -264,6 +265,9 @@ def lint_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
     if problems:
         raise GeneratorError(problems)
     for target in targets:
+        for path, value in example_values(target.values.data):
+            click.echo(f"warning: {target.values.origin(path)}: {dotted(path)}: {value} is an example value; "
+                       "replace it before the first apply (README: Before the first apply)", err=True)
         click.echo(f"{target.env}: ok ({len(target.module.files)} files)")
 
 

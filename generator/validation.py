@@ -64,7 +64,7 @@ def validate(values: "Values", schema: dict[str, Any]) -> list[Problem]:
         if not problems and not _validator(production).is_valid(values.data):
             problems.append(Problem(("alarms",), f"{values.env} must notify somebody when an alarm fires: "
                                                  f"{production.get('description', 'see $defs.production')}",
-                                    values.origin(("alarms",))))
+                                    values.origin(("alarms", "subscriptions"))))
     blocked = [p.path for p in problems]
 
     def ready(reads: Iterable[KeyPath]) -> bool:
@@ -108,7 +108,7 @@ def _alternatives_problem(error: "jsonschema.ValidationError", values: "Values")
     for sub in error.context or ():
         branches.setdefault(int(sub.schema_path[0]), []).append(sub)
     meant = [errors for errors in branches.values()
-             if not any(e.validator == "type" and e.path == error.path for e in errors)]
+             if not any(e.validator == "type" and e.absolute_path == error.absolute_path for e in errors)]
     if meant:
         deepest = max((e for errors in meant for e in errors), key=lambda e: len(e.absolute_path))
         return schema_problem(deepest, values)
