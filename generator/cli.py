@@ -10,16 +10,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from generator.drift import compare, unified_diff
 from generator.errors import GeneratorError, OutputError, dotted
-from generator.examples import example_values
-from generator.output import write_modules
-from generator.render import Module, render
 from generator.values import SetFlag, Values, environments, load_values
+
+if TYPE_CHECKING:
+    from generator.render import Module
 
 EXIT_DRIFT = 1
 EXIT_INVALID = 2
@@ -98,13 +97,16 @@ def _selected(root: Path, env: str | None, all_envs: bool) -> list[str]:
 def _targets(root: Path, env: str | None, all_envs: bool, out: Path | None, value_files: tuple[Path, ...] = (),
              sets: tuple[str, ...] = (), set_strings: tuple[str, ...] = ()) -> list[Target]:
     """Load and render every selected environment before anything is written or compared."""
+    from generator.render import render
+
     flags = _set_flags(sets, set_strings)
     names = _selected(root, env, all_envs)
     targets: list[Target] = []
     problems = []
+    files: dict = {}
     for name in names:
         try:
-            values = load_values(root, name, value_files, flags)
+            values = load_values(root, name, value_files, flags, files)
             module = render(root, values)
         except GeneratorError as exc:
             problems.extend(exc.problems)
@@ -149,6 +151,8 @@ def render_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...
       cricksy-gen render --all --prune
       cricksy-gen render --env dev --set worker.cpu=1024 --set worker.memory=2048 --out /tmp/dev
     """
+    from generator.output import write_modules
+
     targets = _targets(root, env, all_envs, out, value_files, sets, set_strings)
     reports = write_modules([(target.module, target.folder) for target in targets], prune=prune)
     for target, report in zip(targets, reports):
@@ -211,6 +215,8 @@ def diff_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
     Example:
       cricksy-gen diff --env prod --set autoscaling.max_count=30
     """
+    from generator.drift import unified_diff
+
     for target in _targets(root, env, all_envs, out, value_files, sets, set_strings):
         click.echo(unified_diff(target.module, target.folder), nl=False)
 
@@ -227,6 +233,8 @@ def check_command(env: str | None, all_envs: bool, out: Path | None, root: Path)
     Example:
       cricksy-gen check --all
     """
+    from generator.drift import compare
+
     drifted = False
     for target in _targets(root, env, all_envs, out):
         drift, _ = compare(target.module, target.folder)
@@ -259,6 +267,7 @@ def lint_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
       cricksy-gen lint --all
     """
     from generator import checks  # botocore's models: only lint needs them
+    from generator.examples import example_values
 
     targets = _targets(root, env, all_envs, None, value_files, sets, set_strings)
     problems = [problem for target in targets for problem in checks.check_module(target.module)]

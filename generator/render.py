@@ -10,6 +10,7 @@ same bytes on every machine.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -75,7 +76,9 @@ def _finalize(value: Any) -> Any:
         f"{value!r} is printed without '| tojson'; values must enter the JSON through tojson")
 
 
+@functools.lru_cache(maxsize=8)
 def _environment(templates: Path) -> jinja2.Environment:
+    """One environment per templates folder, so `--all` compiles each template once."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         undefined=jinja2.StrictUndefined,

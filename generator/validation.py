@@ -2,7 +2,8 @@
 
 Every problem is reported at once, each with the file and line (or flag) that set
 the value, the key, the value and what is allowed. Integers are integers only:
-JSON Schema would take 512.0 for an integer, the worker would not.
+JSON Schema would take 512.0 for an integer, the worker would not
+(generator/schema.py validates).
 """
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from generator import rules, settings
+from generator import schema as jsonschema_lite
 from generator.errors import KeyPath, Problem, Source, ValuesError, kind
+from generator.schema import Error
 
 if TYPE_CHECKING:
-    import jsonschema
-
     from generator.values import Values
 
 SCHEMA_FILE = "values.schema.json"
@@ -24,32 +25,20 @@ PRODUCTION_ENVIRONMENTS = ("prod",)
 
 
 def load_schema(root: Path) -> dict[str, Any]:
-    import jsonschema
-
     path = root / "environments" / SCHEMA_FILE
     label = f"environments/{SCHEMA_FILE}"
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
-        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema_lite.check_keywords(schema)
     except FileNotFoundError:
         raise ValuesError([Problem((), "schema file not found", Source(label))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValuesError([Problem((), f"cannot read the schema: {exc}", Source(label))]) from None
     except json.JSONDecodeError as exc:
         raise ValuesError([Problem((), f"invalid JSON: {exc.msg}", Source(label, exc.lineno))]) from None
-    except jsonschema.SchemaError as exc:
-        raise ValuesError([Problem(tuple(str(p) for p in exc.path), f"invalid JSON Schema: {exc.message}",
-                                   Source(label))]) from None
+    except jsonschema_lite.SchemaKeywordError as exc:
+        raise ValuesError([Problem((), f"invalid schema: {exc}", Source(label))]) from None
     return schema
-
-
-def _validator(schema: dict[str, Any]) -> "jsonschema.Validator":
-    import jsonschema
-
-    strict = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
-    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=strict)
-    return cls(schema)
 
 
 def validate(values: "Values", schema: dict[str, Any]) -> list[Problem]:
@@ -58,10 +47,10 @@ def validate(values: "Values", schema: dict[str, Any]) -> list[Problem]:
     A rule runs only when the schema found nothing wrong with the keys it reads,
     so it may index them freely; an error inside a rule is a bug and propagates.
     """
-    problems = [schema_problem(err, values) for err in _validator(schema).iter_errors(values.data)]
+    problems = [schema_problem(err, values) for err in jsonschema_lite.iter_errors(schema, values.data)]
     if values.env in PRODUCTION_ENVIRONMENTS and "production" in schema.get("$defs", {}):
         production = schema["$defs"]["production"]
-        if not problems and not _validator(production).is_valid(values.data):
+        if not problems and not jsonschema_lite.is_valid(production, values.data):
             problems.append(Problem(("alarms",), f"{values.env} must notify somebody when an alarm fires: "
                                                  f"{production.get('description', 'see $defs.production')}",
                                     values.origin(("alarms", "subscriptions"))))
@@ -80,7 +69,7 @@ def _related(a: KeyPath, b: KeyPath) -> bool:
     return a[:shorter] == b[:shorter]
 
 
-def schema_problem(error: "jsonschema.ValidationError", values: "Values") -> Problem:
+def schema_problem(error: "Error", values: "Values") -> Problem:
     if error.validator in ("oneOf", "anyOf") and error.context:
         return _alternatives_problem(error, values)
     path = tuple(error.absolute_path)
@@ -98,13 +87,13 @@ def schema_problem(error: "jsonschema.ValidationError", values: "Values") -> Pro
     return Problem(path, f"{_show(error.instance)} is not allowed: {_expected(error)}", values.origin(path))
 
 
-def _alternatives_problem(error: "jsonschema.ValidationError", values: "Values") -> Problem:
+def _alternatives_problem(error: "Error", values: "Values") -> Problem:
     """Report the branch the value was meant for, at its deepest failing key, with its own source.
 
     A branch whose `type` the value does not have was not meant; among the others
     the deepest error is the one a person has to fix.
     """
-    branches: dict[int, list[jsonschema.ValidationError]] = {}
+    branches: dict[int, list[Error]] = {}
     for sub in error.context or ():
         branches.setdefault(int(sub.schema_path[0]), []).append(sub)
     meant = [errors for errors in branches.values()
@@ -130,7 +119,7 @@ def _show(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, (dict, list)) else kind(value)
 
 
-def _expected(error: "jsonschema.ValidationError") -> str:
+def _expected(error: "Error") -> str:
     rule, arg = error.validator, error.validator_value
     texts = {
         "type": lambda: f"expected {arg if isinstance(arg, str) else ' or '.join(arg)}",

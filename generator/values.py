@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ruamel.yaml.error import YAMLError
-
 from generator import validation, yamlio
 from generator.errors import KeyPath, Problem, Source, ValuesError, kind
 
@@ -77,8 +75,21 @@ def _leaves(node: Any, path: KeyPath, origins: dict[KeyPath, Source]) -> Iterato
 
 # --- loading ---------------------------------------------------------------
 
-def load_file(path: Path, label: str) -> Layer:
-    """Read one YAML values file; its top level must be a map (or empty)."""
+def load_file(path: Path, label: str, cache: dict[tuple[str, str], Layer] | None = None) -> Layer:
+    """Read one YAML values file; its top level must be a map (or empty).
+
+    With a `cache` (one per run), a file read again (defaults.yaml under --all) is parsed once.
+    """
+    key = (str(path), label)
+    if cache is not None and key in cache:
+        return cache[key]
+    layer = _load_file(path, label)
+    if cache is not None:
+        cache[key] = layer
+    return layer
+
+
+def _load_file(path: Path, label: str) -> Layer:
     try:
         with path.open("rb") as handle:
             raw = handle.read(yamlio.MAX_BYTES + 1)
@@ -122,6 +133,8 @@ def parse_set(flag: SetFlag) -> Layer:
     if flag.as_string or raw == "":
         value: Any = raw
     else:
+        from ruamel.yaml.error import YAMLError
+
         try:
             value = yamlio.load_value(raw)
         except ValuesError as exc:
@@ -248,9 +261,12 @@ def environments(root: Path) -> list[str]:
     return names
 
 
-def load_values(root: Path, env: str, files: Sequence[Path] = (),
-                sets: Sequence[SetFlag] = ()) -> Values:
-    """Merge every layer for `env` and validate the result; raise ValuesError listing all problems."""
+def load_values(root: Path, env: str, files: Sequence[Path] = (), sets: Sequence[SetFlag] = (),
+                cache: dict[tuple[str, str], Layer] | None = None) -> Values:
+    """Merge every layer for `env` and validate the result; raise ValuesError listing all problems.
+
+    `cache` lets one run share the files it reads for several environments.
+    """
     check_env_name(env, Source(f"--env {env}"))
     known = environments(root)
     if env not in known:
@@ -263,7 +279,7 @@ def load_values(root: Path, env: str, files: Sequence[Path] = (),
     problems: list[Problem] = []
     for path, label in paths:
         try:
-            layers.append(load_file(path, label))
+            layers.append(load_file(path, label, cache))
         except ValuesError as exc:
             problems.extend(exc.problems)
     for flag in sets:

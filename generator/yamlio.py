@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Callable
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+from typing import TYPE_CHECKING, Any, Callable
 
 from generator.errors import KeyPath, Problem, Source, ValuesError
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 10_000
 
 
-def _rt() -> YAML:
+def _rt() -> "YAML":
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     return yaml
@@ -38,6 +40,9 @@ def check_bounds(text: str, label: str) -> None:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ValuesError([Problem((), f"larger than {MAX_BYTES} bytes; values files are small by design",
                                    Source(label))])
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
     sizes: dict[str, int] = {}
     frames: list[list[Any]] = [[None, 0]]
     try:
@@ -75,6 +80,8 @@ def _line(event: Any) -> int | None:
 
 def load(text: str, label: str) -> Any:
     """The round-trip document of `text`, bounds checked; YAML errors as ValuesError."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     check_bounds(text, label)
     try:
         return _rt().load(text)
@@ -86,11 +93,13 @@ def load(text: str, label: str) -> Any:
 
 def load_value(text: str) -> Any:
     """One `--set` value as YAML 1.2 plain data (no line numbers to keep)."""
+    from ruamel.yaml import YAML
+
     check_bounds(text, "--set")
     return YAML(typ="safe", pure=True).load(text)
 
 
-def yaml_problem(exc: MarkedYAMLError, label: str) -> Problem:
+def yaml_problem(exc: "MarkedYAMLError", label: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
     problem = exc.problem or "invalid YAML"

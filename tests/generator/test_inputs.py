@@ -32,8 +32,8 @@ def test_whole_number_floats_are_refused_with_the_fix(root: Path):
     result = run(root, "render", "--env", "dev", "--set", "worker.cpu=512.0", "--set", "worker.memory=1024.0",
                  "--set", "worker.visibility_extension_seconds=120.0")
     assert result.exit_code == 2
-    assert ("--set worker.cpu=512.0: worker.cpu: 512.0 is not allowed: expected integer (Fargate CPU units; "
-            "the largest Fargate size is 16384); write 512, without a decimal point or exponent") in result.stderr
+    assert ("--set worker.cpu=512.0: worker.cpu: 512.0 is not allowed: expected integer (Fargate CPU units); "
+            "write 512, without a decimal point or exponent") in result.stderr
     assert "worker.memory: 1024.0 is not allowed: expected integer" in result.stderr
     assert "worker.visibility_extension_seconds: 120.0 is not allowed" in result.stderr
     assert not (root / "infra").exists()
