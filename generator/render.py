@@ -24,7 +24,7 @@ import jinja2
 from generator import settings
 from generator.derived import derive
 from generator.errors import Problem, RenderError, Source
-from generator.values import Values
+from generator.model import Values
 
 TEMPLATE_SUFFIX = ".tf.json.j2"
 # Root keys Terraform accepts in a .tf.json file.

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from generator import rules, settings
 from generator import schema as jsonschema_lite
 from generator.errors import KeyPath, Problem, Source, ValuesError, kind
+from generator.model import Values
 from generator.schema import Error
-
-if TYPE_CHECKING:
-    from generator.values import Values
 
 SCHEMA_FILE = "values.schema.json"
 # Environments whose alarms must reach somebody (values.schema.json, $defs.production).
@@ -41,7 +39,7 @@ def load_schema(root: Path) -> dict[str, Any]:
     return schema
 
 
-def validate(values: "Values", schema: dict[str, Any]) -> list[Problem]:
+def validate(values: Values, schema: dict[str, Any]) -> list[Problem]:
     """Schema first (shape, types, bounds, unknown keys), then the rules it cannot express.
 
     A rule runs only when the schema found nothing wrong with the keys it reads,
@@ -69,7 +67,7 @@ def _related(a: KeyPath, b: KeyPath) -> bool:
     return a[:shorter] == b[:shorter]
 
 
-def schema_problem(error: "Error", values: "Values") -> Problem:
+def schema_problem(error: "Error", values: Values) -> Problem:
     if error.validator in ("oneOf", "anyOf") and error.context:
         return _alternatives_problem(error, values)
     path = tuple(error.absolute_path)
@@ -87,7 +85,7 @@ def schema_problem(error: "Error", values: "Values") -> Problem:
     return Problem(path, f"{_show(error.instance)} is not allowed: {_expected(error)}", values.origin(path))
 
 
-def _alternatives_problem(error: "Error", values: "Values") -> Problem:
+def _alternatives_problem(error: "Error", values: Values) -> Problem:
     """Report the branch the value was meant for, at its deepest failing key, with its own source.
 
     A branch whose `type` the value does not have was not meant; among the others
