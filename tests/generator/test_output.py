@@ -30,7 +30,7 @@ def tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture
 def lock():
     """Make a path unwritable even for root (chattr +i), or by mode when not root; undone afterwards."""
-    locked: list[tuple[Path, int]] = []
+    locked: list[Path] = []
 
     def make(path: Path) -> None:
         if os.geteuid() == 0:
@@ -39,10 +39,10 @@ def lock():
             target = path if path.is_dir() else path.parent
             path = target
             os.chmod(target, 0o555)
-        locked.append((path, stat.S_IMODE(path.stat().st_mode)))
+        locked.append(path)
 
     yield make
-    for path, mode in locked:
+    for path in locked:
         if os.geteuid() == 0:
             subprocess.run(["chattr", "-i", str(path)], check=True)
         else:
@@ -112,18 +112,28 @@ def test_output_folder_that_is_a_file(root: Path, command: str):
     assert (root / "infra" / "dev").read_text() == "not a folder"
 
 
+def hook_replace(monkeypatch, at_call: int, act) -> list:
+    """Run `act` just before the at_call-th rename of the swap; returns the renamed targets."""
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == at_call:
+            act()
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", replace)
+    return calls
+
+
 def test_failure_while_swapping_rolls_back_the_files_already_replaced(root: Path, monkeypatch):
     assert run(root, "render", "--all").exit_code == 0
     before = tree(root)
-    real_replace, calls = os.replace, []
 
-    def failing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 5:  # the swap has crossed into the second environment by now
-            raise OSError(5, "Input/output error")
-        return real_replace(src, dst)
+    def fail():
+        raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(output.os, "replace", failing_replace)
+    calls = hook_replace(monkeypatch, 5, fail)  # by the 5th rename the swap has crossed environments
     result = run(root, "render", "--all", *CHANGE)
     assert_clean_failure(result, Path(calls[4]), before, root)
     assert {Path(c).parent.name for c in calls[:5]} >= {"dev", "prod"}
@@ -133,15 +143,7 @@ def test_sigint_while_swapping_is_held_then_undone(root: Path, monkeypatch):
     """A real SIGINT in the middle of the renames: held back, then every environment is rolled back."""
     assert run(root, "render", "--all").exit_code == 0
     before = tree(root)
-    real_replace, calls = os.replace, []
-
-    def interrupted_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(output.os, "replace", interrupted_replace)
+    calls = hook_replace(monkeypatch, 2, lambda: os.kill(os.getpid(), signal.SIGINT))
     result = run(root, "render", "--all", *CHANGE)
     assert result.exit_code == 2
     assert result.stderr == "error: interrupted; every output folder is as it was before this run.\n"
