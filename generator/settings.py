@@ -71,7 +71,7 @@ def rendered(value: Any) -> str:
 
 def reads() -> tuple[KeyPath, ...]:
     return tuple(FROM_VALUES.values()) + tuple(path for path, _ in COMPUTED.values() if path) \
-        + (("image",), ("worker", "environment"), ("shared", "secrets"))
+        + (("image", "scratch_path"), ("image", "model_path"), ("worker", "environment"), ("shared", "secrets"))
 
 
 def check(values: dict[str, Any], env: str, ready: Callable[[tuple[KeyPath, ...]], bool]) -> list[Finding]:
