@@ -10,17 +10,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-from ruamel.yaml import YAML
 
-from generator import checks
-from generator.drift import compare, unified_diff
-from generator.errors import GeneratorError
-from generator.output import write_module
-from generator.render import Module, render
-from generator.values import SetFlag, Values, dotted, environments, load_values
+from generator.errors import GeneratorError, OutputError, dotted
+from generator.values import SetFlag, Values, environments, load_values
+
+if TYPE_CHECKING:
+    from generator.render import Module
 
 EXIT_DRIFT = 1
 EXIT_INVALID = 2
@@ -39,11 +37,17 @@ def _fail_on_invalid_input(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except OutputError as exc:
+            click.echo(f"error: {exc.problems[0]}", err=True)
+            sys.exit(EXIT_INVALID)
         except GeneratorError as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
             count = len(exc.problems)
             click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
+            sys.exit(EXIT_INVALID)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; every output folder is as it was before this run.", err=True)
             sys.exit(EXIT_INVALID)
     return wrapper
 
@@ -93,13 +97,16 @@ def _selected(root: Path, env: str | None, all_envs: bool) -> list[str]:
 def _targets(root: Path, env: str | None, all_envs: bool, out: Path | None, value_files: tuple[Path, ...] = (),
              sets: tuple[str, ...] = (), set_strings: tuple[str, ...] = ()) -> list[Target]:
     """Load and render every selected environment before anything is written or compared."""
+    from generator.render import render
+
     flags = _set_flags(sets, set_strings)
     names = _selected(root, env, all_envs)
     targets: list[Target] = []
     problems = []
+    files: dict = {}
     for name in names:
         try:
-            values = load_values(root, name, value_files, flags)
+            values = load_values(root, name, value_files, flags, files)
             module = render(root, values)
         except GeneratorError as exc:
             problems.extend(exc.problems)
@@ -144,8 +151,11 @@ def render_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...
       cricksy-gen render --all --prune
       cricksy-gen render --env dev --set worker.cpu=1024 --set worker.memory=2048 --out /tmp/dev
     """
-    for target in _targets(root, env, all_envs, out, value_files, sets, set_strings):
-        report = write_module(target.module, target.folder, prune=prune)
+    from generator.output import write_modules
+
+    targets = _targets(root, env, all_envs, out, value_files, sets, set_strings)
+    reports = write_modules([(target.module, target.folder) for target in targets], prune=prune)
+    for target, report in zip(targets, reports):
         click.echo(f"{target.env}: {target.folder}: {len(report.written)} written, "
                    f"{len(report.unchanged)} unchanged"
                    + (f", {len(report.removed)} removed" if report.removed else ""))
@@ -184,6 +194,8 @@ def values_command(env: str, value_files: tuple[Path, ...], sets: tuple[str, ...
     elif fmt == "json":
         click.echo(json.dumps(values.data, indent=2, sort_keys=True))
     else:
+        from ruamel.yaml import YAML
+
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
         yaml.dump(values.data, sys.stdout)
@@ -203,6 +215,8 @@ def diff_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
     Example:
       cricksy-gen diff --env prod --set autoscaling.max_count=30
     """
+    from generator.drift import unified_diff
+
     for target in _targets(root, env, all_envs, out, value_files, sets, set_strings):
         click.echo(unified_diff(target.module, target.folder), nl=False)
 
@@ -219,6 +233,8 @@ def check_command(env: str | None, all_envs: bool, out: Path | None, root: Path)
     Example:
       cricksy-gen check --all
     """
+    from generator.drift import compare
+
     drifted = False
     for target in _targets(root, env, all_envs, out):
         drift, _ = compare(target.module, target.folder)
@@ -250,11 +266,17 @@ def lint_command(env: str | None, all_envs: bool, value_files: tuple[Path, ...],
     Example:
       cricksy-gen lint --all
     """
+    from generator import checks  # botocore's models: only lint needs them
+    from generator.examples import example_values
+
     targets = _targets(root, env, all_envs, None, value_files, sets, set_strings)
     problems = [problem for target in targets for problem in checks.check_module(target.module)]
     if problems:
         raise GeneratorError(problems)
     for target in targets:
+        for path, value in example_values(target.values.data):
+            click.echo(f"warning: {target.values.origin(path)}: {dotted(path)}: {value} is an example value; "
+                       "replace it before the first apply (README: Before the first apply)", err=True)
         click.echo(f"{target.env}: ok ({len(target.module.files)} files)")
 
 

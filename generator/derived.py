@@ -26,9 +26,26 @@ def backlog_per_task(values: dict[str, Any]) -> int:
     return max(1, math.floor(scaling["acceptable_latency_seconds"] / scaling["mean_job_seconds"]))
 
 
+def scale_out_steps(values: dict[str, Any]) -> list[dict[str, int]]:
+    """Step adjustments of the scale-out policy, bounds in visible messages above the alarm threshold.
+
+    A backlog of max_count tasks' worth adds max_count at once (capped by the target),
+    so a large backlog reaches max_count in one step and any backlog in two: after
+    the first step only the +1 and +half steps remain between it and the cap.
+    """
+    per_task, most = backlog_per_task(values), values["autoscaling"]["max_count"]
+    if most == 1:
+        return [{"lower": 0, "add": 1}]
+    steps = [{"lower": 0, "upper": per_task, "add": 1},
+             {"lower": per_task, "upper": most * per_task, "add": max(1, math.ceil(most / 2))},
+             {"lower": most * per_task, "add": most}]
+    return steps
+
+
 def derive(values: dict[str, Any]) -> dict[str, Any]:
     return {
         "queue_visibility_seconds": queue_visibility_seconds(values),
         "worker_stop_seconds": worker_stop_seconds(values),
         "backlog_per_task": backlog_per_task(values),
+        "scale_out_steps": scale_out_steps(values),
     }

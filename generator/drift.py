@@ -21,11 +21,12 @@ class Drift:
         return not (self.changed or self.missing or self.extra)
 
 
-def compare(module: Module, folder: Path) -> tuple[Drift, dict[str, str]]:
+def compare(module: Module, folder: Path) -> tuple[Drift, dict[str, bytes]]:
+    """What differs; a file that is not even UTF-8 text simply differs."""
     on_disk = read_module(folder)
     drift = Drift(
         folder=folder,
-        changed=sorted(n for n in module.files if n in on_disk and on_disk[n] != module.files[n]),
+        changed=sorted(n for n in module.files if n in on_disk and on_disk[n] != module.files[n].encode("utf-8")),
         missing=sorted(set(module.files) - set(on_disk)),
         extra=sorted(set(on_disk) - set(module.files)),
     )
@@ -38,7 +39,7 @@ def unified_diff(module: Module, folder: Path) -> str:
     chunks: list[str] = []
     for name in sorted(drift.changed + drift.missing + drift.extra):
         path = folder / name
-        old = on_disk.get(name, "").splitlines(keepends=True)
+        old = on_disk.get(name, b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         new = module.files.get(name, "").splitlines(keepends=True)
         chunks.extend(difflib.unified_diff(
             old, new,

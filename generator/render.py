@@ -10,6 +10,7 @@ same bytes on every machine.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -20,9 +21,10 @@ from typing import Any
 
 import jinja2
 
+from generator import settings
 from generator.derived import derive
 from generator.errors import Problem, RenderError, Source
-from generator.values import Values
+from generator.model import Values
 
 TEMPLATE_SUFFIX = ".tf.json.j2"
 # Root keys Terraform accepts in a .tf.json file.
@@ -74,7 +76,9 @@ def _finalize(value: Any) -> Any:
         f"{value!r} is printed without '| tojson'; values must enter the JSON through tojson")
 
 
+@functools.lru_cache(maxsize=8)
 def _environment(templates: Path) -> jinja2.Environment:
+    """One environment per templates folder, so `--all` compiles each template once."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         undefined=jinja2.StrictUndefined,
@@ -106,10 +110,20 @@ def template_names(root: Path) -> list[str]:
     return sorted(p.name for p in folder.glob(f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_"))
 
 
+def render_context(values: Values) -> dict[str, Any]:
+    """Everything a template may read: one place, so templates and checks see the same numbers."""
+    return {
+        "env": values.env,
+        "values": values.data,
+        "derived": derive(values.data),
+        "worker_contract": settings.contract(values.data, values.env),
+    }
+
+
 def render(root: Path, values: Values) -> Module:
     """Render every template for one environment; raise RenderError listing every failure."""
     env = _environment(root / "templates")
-    context = {"env": values.env, "values": values.data, "derived": derive(values.data)}
+    context = render_context(values)
     files: dict[str, str] = {}
     problems: list[Problem] = []
     for name in template_names(root):

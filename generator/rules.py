@@ -5,11 +5,15 @@ finding, so a person fixes all of them in one go.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from generator.derived import queue_visibility_seconds
 
-Finding = tuple[tuple[str, ...], str]
+KeyPath = tuple[str, ...]
+Finding = tuple[KeyPath, str]
+Rule = Callable[[dict[str, Any]], Iterator[Finding]]
+# Every rule with the keys it reads: it runs only when the schema found them well formed.
+RULES: list[tuple[Rule, tuple[KeyPath, ...]]] = []
 
 # Fargate task sizes: cpu units -> allowed memory in MiB.
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
@@ -32,17 +36,24 @@ ECS_HEALTH_CHECK = {"interval_seconds": (5, 300), "timeout_seconds": (2, 60), "r
                     "start_period_seconds": (0, 300)}
 
 
-def check(values: dict[str, Any]) -> list[Finding]:
+def rule(*reads: str) -> Callable[[Rule], Rule]:
+    """Register a rule with the dotted keys it reads."""
+    def register(function: Rule) -> Rule:
+        RULES.append((function, tuple(tuple(key.split(".")) for key in reads)))
+        return function
+    return register
+
+
+def check(values: dict[str, Any], ready: Callable[[tuple[KeyPath, ...]], bool] = lambda _: True) -> list[Finding]:
+    """Every finding of every rule whose inputs are `ready` (well formed); a failing rule raises."""
     findings: list[Finding] = []
-    for rule in (_fargate, _queue, _alarms, _logs, _scaling, _worker):
-        try:
-            findings.extend(rule(values))
-        except (KeyError, TypeError):
-            # The values do not have the shape this rule reads; the schema reports why.
-            continue
+    for function, reads in RULES:
+        if ready(reads):
+            findings.extend(function(values))
     return findings
 
 
+@rule("worker.cpu", "worker.memory")
 def _fargate(values: dict[str, Any]) -> Iterator[Finding]:
     cpu, memory = values["worker"]["cpu"], values["worker"]["memory"]
     if cpu not in FARGATE_MEMORY:
@@ -66,6 +77,7 @@ def _within(path: tuple[str, ...], value: int, bounds: tuple[int, int], what: st
         yield path, f"{value} is outside the {what} limit of {low} to {high}"
 
 
+@rule("queue", "worker.max_job_seconds", "worker.stop_timeout_seconds", "worker.visibility_extension_seconds")
 def _queue(values: dict[str, Any]) -> Iterator[Finding]:
     queue = values["queue"]
     for key, bounds in (("message_retention_seconds", SQS_RETENTION), ("dlq_retention_seconds", SQS_RETENTION),
@@ -87,6 +99,8 @@ def _queue(values: dict[str, Any]) -> Iterator[Finding]:
                        "SQS visibility timeout")
 
 
+@rule("alarms.oldest_message_age_seconds", "alarms.queue_wait_p90_seconds", "queue.message_retention_seconds",
+      "autoscaling.acceptable_latency_seconds")
 def _alarms(values: dict[str, Any]) -> Iterator[Finding]:
     age = values["alarms"]["oldest_message_age_seconds"]
     retention = values["queue"]["message_retention_seconds"]
@@ -107,6 +121,7 @@ def _alarms(values: dict[str, Any]) -> Iterator[Finding]:
                 "jobs would expire before the alarm could fire")
 
 
+@rule("logs.retention_days")
 def _logs(values: dict[str, Any]) -> Iterator[Finding]:
     days = values["logs"]["retention_days"]
     if days not in LOG_RETENTION_DAYS:
@@ -114,6 +129,7 @@ def _logs(values: dict[str, Any]) -> Iterator[Finding]:
                                            + ", ".join(map(str, LOG_RETENTION_DAYS)))
 
 
+@rule("autoscaling", "worker.desired_count")
 def _scaling(values: dict[str, Any]) -> Iterator[Finding]:
     scaling = values["autoscaling"]
     low, high = scaling["min_count"], scaling["max_count"]
@@ -129,6 +145,7 @@ def _scaling(values: dict[str, Any]) -> Iterator[Finding]:
             f"({scaling['acceptable_latency_seconds']} s): no backlog could meet that latency")
 
 
+@rule("worker.stop_timeout_seconds", "worker.health_check")
 def _worker(values: dict[str, Any]) -> Iterator[Finding]:
     worker = values["worker"]
     yield from _within(("worker", "stop_timeout_seconds"), worker["stop_timeout_seconds"],

@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from worker.queue import SQS_MAX_VISIBILITY_SECONDS
 
 REQUIRED_AWS = ("SQS_VIDEO_ANALYSIS_QUEUE_URL", "S3_COACH_VIDEOS_BUCKET", "AWS_REGION")
@@ -63,6 +60,9 @@ class Settings:
 
 def redact_url(url: str) -> str:
     """The URL with its password masked, safe for logs and messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -74,6 +74,9 @@ class _Invalid(ValueError):
 
 
 def _database_url(raw: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(raw)
     except ArgumentError:
@@ -240,6 +243,24 @@ _VARIABLES = (
          "the Service dimension of the worker's metrics: printable ASCII, up to 1024 characters, "
          "not starting with ':' (default cricksy-worker)"),
 )
+
+
+SETTING_NAMES = tuple(var.name for var in _VARIABLES)
+
+
+def setting_problem(name: str, raw: str) -> str | None:
+    """Why the worker would refuse `raw` for the variable `name` (None: it accepts it).
+
+    cricksy-gen calls this on every setting it renders into the task definition, so
+    a value the worker refuses fails at render time, by this very rule. Importing
+    this module stays light (no boto3, SQLAlchemy only when a database URL is parsed).
+    """
+    var = next(v for v in _VARIABLES if v.name == name)
+    try:
+        var.parse(raw)
+    except _Invalid as exc:
+        return f"{exc}; expected {var.expected}"
+    return None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, aws: bool = True) -> Settings:

@@ -142,3 +142,19 @@ def test_contract_variable_in_worker_environment_is_refused(root: Path):
     with pytest.raises(RenderError) as err:
         render(root, load_values(root, "dev", sets=[SetFlag("worker.environment.DATABASE_URL=x")]))
     assert "worker.environment.DATABASE_URL is set by the template itself" in str(err.value)
+
+
+@pytest.mark.parametrize("most, per_task", [(1, 10), (2, 5), (4, 10), (20, 5), (5000, 1)])
+def test_scale_out_steps_reach_max_count_in_at_most_two(most: int, per_task: int):
+    from generator.derived import scale_out_steps
+
+    steps = scale_out_steps({"autoscaling": {"max_count": most, "acceptable_latency_seconds": per_task,
+                                             "mean_job_seconds": 1}})
+    assert steps[0]["lower"] == 0 and steps[-1]["add"] == most and "upper" not in steps[-1]
+    for below, above in zip(steps, steps[1:]):
+        assert below["upper"] == above["lower"] and below["lower"] < below["upper"]
+    for start in range(0, min(most, 50)):
+        running = start
+        for _ in range(2):
+            running = min(most, running + steps[1 if len(steps) > 1 else 0]["add"])
+        assert running == most or steps[1]["add"] * 2 >= most - start

@@ -153,3 +153,22 @@ def test_unknown_environment_lists_known_ones(root: Path):
     with pytest.raises(ValuesError) as err:
         load_values(root, "qa")
     assert "unknown environment 'qa'; found: dev, prod, staging" in str(err.value)
+
+
+def test_a_broken_rule_fails_loudly_instead_of_switching_itself_off(root: Path, monkeypatch):
+    """A rule runs only when the schema found its inputs well formed, so a KeyError in it is a bug."""
+    from generator import rules
+
+    def broken(values):
+        yield ("worker", "cpu"), f"{values['worker']['no_such_key']}"
+
+    monkeypatch.setattr(rules, "RULES", rules.RULES + [(broken, (("worker", "cpu"),))])
+    with pytest.raises(KeyError):
+        load_values(root, "prod")
+
+
+def test_a_rule_waits_for_its_inputs_to_be_well_formed(root: Path):
+    found = problems(root, "prod", "worker.cpu=big", "logs.retention_days=31")
+    assert any('worker.cpu: "big" is not allowed: expected integer' in p for p in found), found
+    assert any("logs.retention_days: 31 is not a CloudWatch Logs retention" in p for p in found), found
+    assert not any("is not a Fargate CPU size" in p for p in found), found

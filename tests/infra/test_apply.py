@@ -109,3 +109,55 @@ def test_applied_operator_alarms_and_dashboard(applied_dev_stack: AppliedStack):
     job_metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]
                    if isinstance(m[0], str) and m[0] == v["metrics"]["namespace"]}
     assert job_metrics == {"JobsCompleted", "JobsFailed", "JobsRetried", "JobDuration", "QueueWait"}
+
+
+def test_outputs_give_producers_what_they_need(applied_dev_stack: AppliedStack):
+    stack, v = applied_dev_stack, applied_dev_stack.values
+    outputs = stack.outputs
+    assert outputs["videos_bucket_name"] == v["shared"]["videos_bucket"]
+    assert (outputs["uploads_prefix"], outputs["results_prefix"]) == (v["storage"]["uploads_prefix"],
+                                                                      v["storage"]["results_prefix"])
+    assert outputs["database_secret_name"] == v["shared"]["secrets"]["DATABASE_URL"]
+    queue_arn = stack.client("sqs").get_queue_attributes(QueueUrl=outputs["queue_url"],
+                                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert outputs["queue_arn"] == queue_arn
+
+
+def test_alarms_and_service_events_reach_the_encrypted_topic(applied_dev_stack: AppliedStack):
+    stack, v = applied_dev_stack, applied_dev_stack.values
+    topic = stack.outputs["alarm_topic_arn"]
+    sns = stack.client("sns")
+    attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+    key = stack.client("kms").describe_key(KeyId=attributes["KmsMasterKeyId"])["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [
+        (s["protocol"], s["endpoint"]) for s in v["alarms"]["subscriptions"]]
+    alarms = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    operator = [a for a in alarms if not a["AlarmName"].endswith(("messages-waiting-dev", "queue-idle-dev"))]
+    assert len(operator) == 4
+    for alarm in operator:
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic], alarm["AlarmName"]
+
+    events = stack.client("events")
+    rule = events.describe_rule(Name="cricksy-ai-worker-tasks-not-starting-dev")
+    pattern = json.loads(rule["EventPattern"])
+    service_arn = stack.client("ecs").describe_services(
+        cluster=v["shared"]["cluster_name"], services=[stack.outputs["service_name"]])["services"][0]["serviceArn"]
+    assert pattern["resources"] == [service_arn]
+    assert "SERVICE_TASK_START_IMPAIRED" in pattern["detail"]["eventName"]
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]] == [topic]
+    policy = json.loads(attributes["Policy"])
+    publishers = {s["Sid"]: s for s in policy["Statement"]}
+    assert publishers["ServiceEventsRule"]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert publishers["ServiceEventsRule"]["Condition"]["ArnEquals"]["aws:SourceArn"] == rule["Arn"]
+
+
+def test_scale_in_waits_for_jobs_in_flight_too(applied_dev_stack: AppliedStack):
+    alarms = {a["AlarmName"]: a for a in applied_dev_stack.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    idle = alarms["cricksy-ai-worker-queue-idle-dev"]
+    queries = {q["Id"]: q for q in idle["Metrics"]}
+    assert queries["jobs"]["Expression"] == "visible + in_flight" and queries["jobs"]["ReturnData"] is True
+    assert {queries[i]["MetricStat"]["Metric"]["MetricName"] for i in ("visible", "in_flight")} == {
+        "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
+    assert (idle["ComparisonOperator"], idle["Threshold"]) == ("LessThanOrEqualToThreshold", 0)

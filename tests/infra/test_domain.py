@@ -85,3 +85,66 @@ def test_dashboard_and_alarms_read_metrics_the_worker_writes(env: str):
                 referenced.add((context.namespace, line[1], frozenset(zip(pairs[::2], pairs[1::2]))))
     assert len(referenced) >= 5
     assert referenced <= emitted, sorted(map(str, referenced - emitted))
+
+
+def _steps_to_reach_max(steps: list[dict], start: int, most: int, backlog: int) -> int:
+    """Scale-out evaluations until max_count, for a backlog that does not drain meanwhile (threshold 1)."""
+    running, count = start, 0
+    while running < most:
+        over = backlog - 1
+        step = next(s for s in steps if s["metric_interval_lower_bound"] <= over
+                    and over < s.get("metric_interval_upper_bound", float("inf")))
+        running, count = min(most, running + step["scaling_adjustment"]), count + 1
+        assert count < 50
+    return count
+
+
+def test_a_large_backlog_reaches_max_count_in_one_or_two_steps(env: str):
+    resources = merged(module(env), "resource")
+    most = resources["aws_appautoscaling_target"]["worker"]["max_capacity"]
+    start = resources["aws_appautoscaling_target"]["worker"]["min_capacity"]
+    (config,) = resources["aws_appautoscaling_policy"]["scale_out"]["step_scaling_policy_configuration"]
+    steps = config["step_adjustment"]
+    per_task = steps[0]["metric_interval_upper_bound"]
+    assert _steps_to_reach_max(steps, start, most, backlog=most * per_task + 1) == 1
+    for backlog in range(per_task + 1, most * per_task + 1, max(1, per_task // 2)):
+        assert _steps_to_reach_max(steps, start, most, backlog) <= 2, backlog
+
+
+def test_scale_in_requires_nothing_waiting_and_nothing_in_flight(env: str):
+    idle = merged(module(env), "resource")["aws_cloudwatch_metric_alarm"]["queue_idle"]
+    queries = {q["id"]: q for q in idle["metric_query"]}
+    assert queries["jobs"]["expression"] == "visible + in_flight" and queries["jobs"]["return_data"] is True
+    assert queries["in_flight"]["metric"][0]["metric_name"] == "ApproximateNumberOfMessagesNotVisible"
+    assert queries["visible"]["metric"][0]["metric_name"] == "ApproximateNumberOfMessagesVisible"
+    assert (idle["comparison_operator"], idle["threshold"]) == ("LessThanOrEqualToThreshold", 0)
+
+
+def test_every_alarm_notifies_the_topic_and_service_events_do_too(env: str):
+    docs = module(env)
+    resources = merged(docs, "resource")
+    for name, alarm in resources["aws_cloudwatch_metric_alarm"].items():
+        if name not in ("messages_waiting", "queue_idle"):
+            assert alarm["alarm_actions"] == alarm["ok_actions"] == "${local.alarm_actions}", name
+    assert merged(docs, "locals")["alarm_actions"][0] == "${aws_sns_topic.alarms.arn}"
+    assert resources["aws_sns_topic"]["alarms"]["kms_master_key_id"] == "${aws_kms_key.alarms.arn}"
+    assert resources["aws_kms_key"]["alarms"]["enable_key_rotation"] is True
+    target = resources["aws_cloudwatch_event_target"]["service_cannot_start_tasks"]
+    assert target["arn"] == "${aws_sns_topic.alarms.arn}"
+    pattern = merged(docs, "locals")["service_events_pattern"]
+    assert pattern["resources"] == ["${aws_ecs_service.worker.id}"]
+    subscriptions = resources.get("aws_sns_topic_subscription", {})
+    assert [(s["protocol"], s["endpoint"]) for s in subscriptions.values()] == [
+        (s["protocol"], s["endpoint"]) for s in values(env)["alarms"]["subscriptions"]]
+
+
+def test_the_videos_bucket_is_looked_up_and_producers_get_what_they_need(env: str):
+    docs = module(env)
+    assert merged(docs, "data")["aws_s3_bucket"]["videos"] == {"bucket": values(env)["shared"]["videos_bucket"]}
+    task_policy = merged(docs, "locals")["task_policy"]
+    assert {s["Resource"].split("/")[0] for s in task_policy["Statement"] if s["Action"] in ("s3:GetObject",
+                                                                                                "s3:PutObject")} \
+        == {"${data.aws_s3_bucket.videos.arn}"}
+    outputs = merged(docs, "output")
+    assert {"videos_bucket_name", "uploads_prefix", "results_prefix", "queue_arn", "database_secret_name",
+            "alarm_topic_arn"} <= set(outputs)

@@ -15,6 +15,8 @@ _PLACEHOLDERS = {
     r"aws_sqs_queue\.(\w+)\.arn": lambda m: f"arn:aws:sqs:{REGION}:{ACCOUNT}:queue-{m[1]}",
     r"aws_cloudwatch_log_group\.(\w+)\.arn": lambda m: f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/group/{m[1]}",
     r"data\.aws_ecr_repository\.(\w+)\.arn": lambda m: f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{m[1]}",
+    r"aws_sns_topic\.(\w+)\.arn": lambda m: f"arn:aws:sns:{REGION}:{ACCOUNT}:topic-{m[1]}",
+    r"aws_cloudwatch_event_rule\.(\w+)\.arn": lambda m: f"arn:aws:events:{REGION}:{ACCOUNT}:rule/rule-{m[1]}",
     r"data\.aws_secretsmanager_secret\.(\w+)\.arn":
         lambda m: f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{m[1]}-AbCdEf",
 }
@@ -24,6 +26,8 @@ def concrete(policy: dict, local_values: dict) -> str:
     """The policy as AWS would receive it, with references replaced by realistic values."""
     def substitute(match: re.Match) -> str:
         expression = match[1]
+        if expression == "data.aws_s3_bucket.videos.arn":
+            return f"arn:aws:s3:::{local_values['videos_bucket']}"
         if expression.startswith("local."):
             return local_values[expression.removeprefix("local.")].replace("$${", "${")
         for pattern, make in _PLACEHOLDERS.items():
@@ -47,12 +51,38 @@ def findings(text: str) -> list[tuple]:
     return [(f.issue, f.detail) for f in analyze_policy_string(text).findings]
 
 
-def test_every_role_policy_is_a_checked_local(env: str):
+RESOURCE_POLICIES = {"alarm_key_policy": "aws_kms_key", "alarm_topic_policy": "aws_sns_topic_policy"}
+
+
+def test_every_policy_is_a_checked_local(env: str):
     docs = module(env)
     resources = merged(docs, "resource")
     used = {body["policy"] for body in resources["aws_iam_role_policy"].values()}
     used |= {body["assume_role_policy"] for body in resources["aws_iam_role"].values()}
+    used |= {body["policy"] for kind in set(RESOURCE_POLICIES.values()) for body in resources[kind].values()}
     assert used == {f"${{jsonencode(local.{name})}}" for name in policies(env)}
+
+
+def test_resource_policies_have_no_parliament_findings_and_name_their_principals(env: str):
+    """The alarm key and topic: only this account's IAM administers the key; only its alarms and
+    its own events rule may publish."""
+    local_values = merged(module(env), "locals")
+    for name in RESOURCE_POLICIES:
+        document = json.loads(concrete(local_values[name], local_values))
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), (name, statement["Sid"])
+            assert statement["Principal"] != "*" and "*" not in json.dumps(statement["Principal"])
+            if "Service" in statement["Principal"]:
+                assert "Condition" in statement, (name, statement["Sid"])
+            if name == "alarm_key_policy":
+                # In a key policy "*" is the only way to write "this key": lint it as the key's ARN.
+                assert statement["Resource"] == "*"
+                statement["Resource"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        assert findings(json.dumps(document)) == [], name
+    topic = {s["Sid"]: s for s in json.loads(concrete(local_values["alarm_topic_policy"], local_values))["Statement"]}
+    assert topic["ServiceEventsRule"]["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/rule-service_cannot_start_tasks"}}
 
 
 def test_identity_policies_have_no_parliament_findings(env: str):

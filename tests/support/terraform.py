@@ -27,10 +27,11 @@ from tests.support.aws import REGION, client
 
 REPO = Path(__file__).resolve().parents[2]
 PROVIDER_VERSION = "3.39.0"
+ONCALL = "oncall@example.com"
 PROVIDER_ZIP = f"terraform-provider-aws_{PROVIDER_VERSION}_linux_amd64.zip"
 # Every service the stack talks to, by the provider 3.39 endpoint key (cloudwatchlogs is Logs).
 ENDPOINT_KEYS = ("sts", "iam", "sqs", "cloudwatchlogs", "ecs", "ec2", "cloudwatch", "applicationautoscaling",
-                 "s3", "secretsmanager", "ecr")
+                 "s3", "secretsmanager", "ecr", "sns", "cloudwatchevents", "kms")
 
 
 def provider_zip() -> Path:
@@ -161,13 +162,15 @@ def apply_dev_stack(endpoint: str, base: Path, mirror: Path) -> AppliedStack:
     base.mkdir(parents=True, exist_ok=True)
     local = base / "local.yaml"
     local.write_text(json.dumps({"terraform": {"backend": None},  # JSON is YAML too
-                                 "shared": {"subnet_ids": subnets, "security_group_ids": [group]}}))
+                                 "shared": {"subnet_ids": subnets, "security_group_ids": [group]},
+                                 "alarms": {"subscriptions": [{"protocol": "email", "endpoint": ONCALL}]}}))
     render("dev", base / "rendered", "-f", str(local))
     terraform = terraform_copy(base / "rendered", base / "work", mirror, {"provider": moto_provider(endpoint)})
     terraform.init(backend=True)
     applied = terraform.apply()
     planned = terraform.plan()
     values["shared"]["subnet_ids"], values["shared"]["security_group_ids"] = subnets, [group]
+    values["alarms"]["subscriptions"] = [{"protocol": "email", "endpoint": ONCALL}]
     return AppliedStack(endpoint, terraform, values, applied, planned,
                         terraform.outputs() if applied.retcode == 0 else {})
 
