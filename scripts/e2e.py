@@ -30,6 +30,7 @@ import argparse
 import fnmatch
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -49,7 +50,7 @@ from tests.support import moto_fixes  # noqa: E402
 from tests.support.dockerfile import image_entrypoint_and_env, parse  # noqa: E402
 from tests.support.aws import FAKE_CREDENTIALS, client, moto_server  # noqa: E402
 from tests.support.terraform import apply_dev_stack, make_plugin_mirror  # noqa: E402
-from worker.analysis.model import default_model_dir  # noqa: E402
+from worker.config import pose_model_path  # noqa: E402
 
 POSTGRES = "postgres@127.0.0.1:5432/test"
 # Where the image keeps things, and what stands in for each on this machine.
@@ -142,7 +143,7 @@ def run(video: Path | None, work: Path) -> dict[str, Any]:
             scratch.mkdir()
             model_dir = Path(image_env["POSE_MODEL_PATH"]).parent
             mounts = {container["mountPoints"][0]["containerPath"]: str(scratch),
-                      str(model_dir): str(default_model_dir()),
+                      str(model_dir): str(pose_model_path({**os.environ, "POSE_MODEL_PATH": ""}).parent),
                       IMAGE_VENV: sys.prefix}
             env = container_environment(task, lambda s: client(s, endpoint), image_env, mounts, endpoint)
             worker_cli = [mapped(f"{IMAGE_VENV}/bin/{entrypoint[0]}", mounts), *entrypoint[1:]]

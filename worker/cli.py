@@ -76,7 +76,8 @@ def run_command() -> None:
 
     from worker.clients import connect
     from worker.logs import log_event, route_native_stderr
-    from worker.service import Worker, load_analyzer
+    from worker.seam import load_analyzer
+    from worker.service import Worker
 
     settings = _settings(aws=True)
     route_native_stderr()
@@ -259,9 +260,10 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
 def fetch_model_command(dest: str | None) -> None:
     """Fetch the pinned pose model and verify its sha256; nothing is written on a mismatch."""
     from worker.analysis.model import ModelError, fetch_model
+    from worker.config import pose_model_path
 
     try:
-        outcome = fetch_model(dest, log=lambda line: click.echo(line, err=True))
+        outcome = fetch_model(dest, target=pose_model_path(), log=lambda line: click.echo(line, err=True))
     except ModelError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None

@@ -10,6 +10,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -17,6 +18,8 @@ from sqlalchemy.exc import ArgumentError
 
 from worker.queue import SQS_MAX_VISIBILITY_SECONDS
 
+# The pinned pose model's file name (worker.analysis.model checks its sha256).
+POSE_MODEL_FILE = "pose_landmarker_full.task"
 REQUIRED_AWS = ("SQS_VIDEO_ANALYSIS_QUEUE_URL", "S3_COACH_VIDEOS_BUCKET", "AWS_REGION")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -55,6 +58,7 @@ class Settings:
     metrics_namespace: str = "Cricksy/VideoAnalysis"
     metrics_environment: str = "local"
     metrics_service: str = "cricksy-worker"
+    pose_model_path: str | None = None  # load_settings fills it: POSE_MODEL_PATH, else the per-user cache
 
     @property
     def database_url_redacted(self) -> str:
@@ -242,6 +246,16 @@ _VARIABLES = (
 )
 
 
+def pose_model_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The pose model file: POSE_MODEL_PATH, else `$XDG_CACHE_HOME/cricksy/models/` (default ~/.cache)."""
+    env = os.environ if environ is None else environ
+    override = env.get("POSE_MODEL_PATH")
+    if override:
+        return Path(override).expanduser()
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "cricksy" / "models" / POSE_MODEL_FILE
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, aws: bool = True) -> Settings:
     """Build `Settings` from the environment or raise one `ConfigError` naming every problem.
 
@@ -266,5 +280,5 @@ def load_settings(environ: Mapping[str, str] | None = None, *, aws: bool = True)
             problems.append(f"{var.name}: {exc}; expected {var.expected}")
     if problems:
         raise ConfigError(problems)
-    return Settings(**values)
+    return Settings(**values, pose_model_path=str(pose_model_path(env)))
 

@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from worker.errors import MalformedMessage
+
+__all__ = ["SQS_MAX_VISIBILITY_SECONDS", "JobQueue", "MalformedMessage", "Message", "message_body"]
+
 SQS_MAX_VISIBILITY_SECONDS = 43200
-
-
-class MalformedMessage(ValueError):
-    """The body is not `{"job_id": "<uuid>"}`; the message says what it was instead."""
 
 
 @dataclass(frozen=True)

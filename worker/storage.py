@@ -13,18 +13,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from worker.errors import InvalidVideoError, PermanentJobError
+from worker.errors import InvalidVideoError, MissingObjectError, OverLimitError
+
+__all__ = ["CHUNK_BYTES", "MissingObjectError", "OverLimitError", "VideoStore", "safe_file_name"]
 
 CHUNK_BYTES = 1024 * 1024
 _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "403", "AccessDenied"}
-
-
-class MissingObjectError(PermanentJobError):
-    """The video object does not exist, or is not where this worker may read it."""
-
-
-class OverLimitError(PermanentJobError):
-    """The video is larger than WORKER_MAX_VIDEO_BYTES."""
 
 
 def _size(size: int) -> str:

@@ -1,0 +1,73 @@
+"""The lease keeper: keeps a claimed job's message invisible and its row's lease alive while it runs.
+
+Not to be confused with the liveness file (worker.health): the keeper runs in
+its own thread and keeps going while the main thread hangs, which is exactly
+why it must never touch the liveness file.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import exc as sa_exc
+
+from worker.errors import describe
+from worker.events import Events
+from worker.jobs import Claim, JobStore
+from worker.queue import JobQueue, Message
+
+AWS_ERRORS = (BotoCoreError, ClientError)
+
+
+class LeaseKeeper:
+    """Beats every third of the visibility timeout, so two beats may fail before anything expires.
+
+    A fenced lease extension that fails means another attempt owns the job:
+    `lost` is set and the attempt is abandoned at its next cancellation point.
+    """
+
+    def __init__(self, queue: JobQueue, jobs: JobStore, claim: Claim, message: Message, *,
+                 visibility_timeout: float, lease_seconds: float, events: Events):
+        self.queue = queue
+        self.jobs = jobs
+        self.claim = claim
+        self.message = message
+        self.visibility_timeout = visibility_timeout
+        self.lease_seconds = lease_seconds
+        self.events = events
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.job_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.visibility_timeout / 3):
+            self.beat()
+
+    def beat(self) -> None:
+        try:
+            self.queue.set_visibility(self.message, self.visibility_timeout)
+        except AWS_ERRORS as exc:
+            self.events.emit("heartbeat.queue_failed", logging.WARNING, error=describe(exc))
+        try:
+            held = self.jobs.extend_lease(self.claim, self.lease_seconds)
+        except sa_exc.SQLAlchemyError as exc:
+            self.events.emit("heartbeat.database_failed", logging.WARNING, error=describe(exc))
+            return
+        if not held:
+            self.lost.set()
+            self._done.set()
+            self.events.emit("job.lease_lost", logging.WARNING)
