@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +33,20 @@ RETRY_DELAY_BASE_SECONDS = 5.0
 PROGRESS_LOG_INTERVAL_SECONDS = 5.0
 
 
+@dataclass
 class Attempt:
-    def __init__(self, runtime: Runtime, analyzer: Analyzer, protection: TaskProtection, claim: Claim,
-                 message: Message, events: Events, *, lease_seconds: float, max_receives: int):
-        self.rt = runtime
-        self.analyzer = analyzer
-        self.protection = protection
-        self.claim = claim
-        self.message = message
-        self.events = events
-        self.lease_seconds = lease_seconds
-        self.max_receives = max_receives
-        self.claimed_at = time.monotonic()
-        self.analysis_started: float | None = None
-        self.last_progress_log = 0.0
-        self.keeper: LeaseKeeper | None = None
+    rt: Runtime
+    analyzer: Analyzer
+    protection: TaskProtection
+    claim: Claim
+    message: Message
+    events: Events
+    lease_seconds: float
+    max_receives: int
+    claimed_at: float = field(default_factory=time.monotonic)
+    analysis_started: float | None = None
+    last_progress_log: float = 0.0
+    keeper: LeaseKeeper | None = None
 
     @property
     def job_id(self) -> str:
@@ -59,9 +59,8 @@ class Attempt:
         settings, services = self.rt.settings, self.rt.services
         workdir: Path | None = None
         try:
-            with LeaseKeeper(services.queue, services.jobs, self.claim, self.message,
-                             visibility_timeout=settings.visibility_timeout, lease_seconds=self.lease_seconds,
-                             events=self.events) as self.keeper:
+            with LeaseKeeper(services.queue, services.jobs, self.claim, self.message, settings.visibility_timeout,
+                         self.lease_seconds, self.events) as self.keeper:
                 try:
                     workdir = Path(tempfile.mkdtemp(prefix=f"cricksy-job-{self.job_id}-", dir=settings.tmp_dir))
                     results = self._work(workdir, timings)

@@ -12,56 +12,49 @@ from typing import ClassVar
 
 
 class WorkerError(Exception):
-    """Root of the worker's own errors."""
+    """Root of the worker's own errors; subclasses name their traits in the class statement."""
 
     permanent: ClassVar[bool] = False
     error_class: ClassVar[str] = "Permanent"
 
+    def __init_subclass__(cls, *, permanent: bool | None = None, error_class: str | None = None) -> None:
+        super().__init_subclass__()
+        if permanent is not None:
+            cls.permanent = permanent
+        if error_class is not None:
+            cls.error_class = error_class
 
-class PermanentJobError(WorkerError):
+
+class PermanentJobError(WorkerError, permanent=True):
     """The job cannot succeed as submitted; the message is shown to a person."""
 
-    permanent = True
 
-
-class InvalidVideoError(PermanentJobError):
+class InvalidVideoError(PermanentJobError, error_class="InvalidVideo"):
     """The input is not a video we can analyse (empty, corrupt, too long, no person...)."""
 
-    error_class = "InvalidVideo"
 
-
-class MissingObjectError(PermanentJobError):
+class MissingObjectError(PermanentJobError, error_class="MissingObject"):
     """The video object does not exist, or is not where this worker may read it."""
 
-    error_class = "MissingObject"
 
-
-class OverLimitError(PermanentJobError):
+class OverLimitError(PermanentJobError, error_class="OverLimit"):
     """The video is larger than WORKER_MAX_VIDEO_BYTES."""
-
-    error_class = "OverLimit"
 
 
 class ForbiddenWriteError(PermanentJobError):
     """The bucket refused a results upload: the task role cannot write there, retrying cannot help."""
 
 
-class MalformedMessage(PermanentJobError, ValueError):
+class MalformedMessage(PermanentJobError, ValueError, error_class="MalformedMessage"):
     """The body is not `{"job_id": "<uuid>"}`; the message says what it was instead."""
 
-    error_class = "MalformedMessage"
 
-
-class UnknownJob(PermanentJobError):
+class UnknownJob(PermanentJobError, error_class="UnknownJob"):
     """The message names a job id with no row, and its grace period for a slow producer is over."""
 
-    error_class = "UnknownJob"
 
-
-class GaveUp(PermanentJobError):
+class GaveUp(PermanentJobError, error_class="GaveUp"):
     """A transient failure repeated until the queue's maxReceiveCount, or the same bug twice in a row."""
-
-    error_class = "GaveUp"
 
 
 class TransientError(WorkerError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,6 +22,7 @@ from worker.queue import JobQueue, Message
 AWS_ERRORS = (BotoCoreError, ClientError)
 
 
+@dataclass
 class LeaseKeeper:
     """Beats every third of the visibility timeout, so two beats may fail before anything expires.
 
@@ -28,18 +30,18 @@ class LeaseKeeper:
     `lost` is set and the attempt is abandoned at its next cancellation point.
     """
 
-    def __init__(self, queue: JobQueue, jobs: JobStore, claim: Claim, message: Message, *,
-                 visibility_timeout: float, lease_seconds: float, events: Events):
-        self.queue = queue
-        self.jobs = jobs
-        self.claim = claim
-        self.message = message
-        self.visibility_timeout = visibility_timeout
-        self.lease_seconds = lease_seconds
-        self.events = events
-        self.lost = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.job_id}", daemon=True)
+    queue: JobQueue
+    jobs: JobStore
+    claim: Claim
+    message: Message
+    visibility_timeout: float
+    lease_seconds: float
+    events: Events
+    lost: threading.Event = field(default_factory=threading.Event)
+    _done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"lease-{self.claim.job_id}", daemon=True)
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()

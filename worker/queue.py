@@ -19,6 +19,7 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int
+    sent_at: float | None = None  # epoch seconds (SQS SentTimestamp)
 
     def job_id(self) -> uuid.UUID:
         try:

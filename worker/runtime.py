@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import exc as sa_exc
@@ -37,16 +38,18 @@ def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         timings[phase] = timings.get(phase, 0.0) + time.monotonic() - started
 
 
+@dataclass
 class Runtime:
-    def __init__(self, settings: Settings, services: Services, events: Events, window: StopWindow):
-        self.settings = settings
-        self.services = services
-        self.events = events
-        self.window = window
-        self.db_failures = 0
-        self.heartbeat_file = health.heartbeat_path(settings)
-        self._heartbeat_failing = False
-        self._stop_announced = False
+    settings: Settings
+    services: Services
+    events: Events
+    window: StopWindow
+    db_failures: int = 0
+    _heartbeat_failing: bool = False
+    _stop_announced: bool = False
+
+    def __post_init__(self) -> None:
+        self.heartbeat_file = health.heartbeat_path(self.settings)
 
     # -- the stop window ------------------------------------------------------------------------
 

@@ -188,8 +188,8 @@ class Worker:
             self.rt.database_lost(events, exc)
             return
         events = events.bind(attempt=claim.attempt)
-        attempt = Attempt(self.rt, self.analyzer, self.protection, claim, message, events,
-                          lease_seconds=self.lease_seconds, max_receives=self.max_receives)
+        attempt = Attempt(self.rt, self.analyzer, self.protection, claim, message, events, self.lease_seconds,
+                          self.max_receives)
         outcome = attempt.run(timings)
         events.emit("job.finished", outcome=outcome,
                     timings_ms={phase: round(seconds * 1000, 2) for phase, seconds in timings.items()})
