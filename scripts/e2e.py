@@ -50,6 +50,7 @@ from tests.support import moto_fixes  # noqa: E402
 from tests.support.dockerfile import image_entrypoint_and_env, parse  # noqa: E402
 from tests.support.aws import FAKE_CREDENTIALS, client, moto_server  # noqa: E402
 from tests.support.terraform import apply_dev_stack, make_plugin_mirror  # noqa: E402
+from worker.analysis import validate_result  # noqa: E402
 from worker.config import pose_model_path  # noqa: E402
 
 POSTGRES = "postgres@127.0.0.1:5432/test"
@@ -173,15 +174,23 @@ def run(video: Path | None, work: Path) -> dict[str, Any]:
             person = wait_for_status(worker_cli, env, jobs["person"], {"completed", "failed"}, timeout=600)
             bad = wait_for_status(worker_cli, env, jobs["broken"], {"completed", "failed"}, timeout=120)
             results = person.get("results") or {}
+            prefix = person.get("artifacts_prefix") or ""
+            try:
+                validate_result(results)
+                schema_error = None
+            except Exception as exc:  # noqa: BLE001 - reported as a failed check
+                schema_error = str(exc).splitlines()[0]
             report["jobs"] = {
                 "person": {"id": jobs["person"], "status": person.get("status"), "error": person.get("error"),
                            "attempts": person.get("attempts"), "s3_key": person.get("s3_key"),
                            "detection_rate": results.get("pose", {}).get("detection_rate"),
                            "frames_analyzed": results.get("video", {}).get("frames_analyzed"),
-                           "artifacts": results.get("artifacts", {})},
+                           "artifacts": {name: prefix + file for name, file in results.get("artifacts", {}).items()},
+                           "schema_error": schema_error},
                 "broken": {"id": jobs["broken"], "status": bad.get("status"), "error": bad.get("error")},
             }
             checks["person completed"] = person.get("status") == "completed"
+            checks["stored result validates against result.schema.json"] = schema_error is None
             checks["pose on most frames"] = (report["jobs"]["person"]["detection_rate"] or 0) >= 0.8
             checks["broken failed with a reason"] = bad.get("status") == "failed" and bool(bad.get("error"))
 

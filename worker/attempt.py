@@ -24,7 +24,7 @@ from worker.lease import LeaseKeeper
 from worker.protection import TaskProtection
 from worker.queue import Message
 from worker.retry import backoff, doubling
-from worker.runtime import DB_UNAVAILABLE, Runtime, timed
+from worker.runtime import DB_UNAVAILABLE, Runtime, is_outage, timed
 from worker.seam import Analyzer, analysis_options
 
 # How long finished results wait in memory for the database to come back before the job is retried.
@@ -47,6 +47,7 @@ class Attempt:
     analysis_started: float | None = None
     last_progress_log: float = 0.0
     keeper: LeaseKeeper | None = None
+    artifacts_prefix: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -55,6 +56,9 @@ class Attempt:
     def run(self, timings: dict[str, float]) -> str:
         """See the attempt through; returns its outcome (completed, failed, retry, gave_up, ...)."""
         self.events.emit("job.claimed", receive_count=self.message.receive_count)
+        if self.claim.took_over and self.message.receive_count >= self.max_receives:
+            return self._give_up(f"attempt {self.claim.attempt - 1}'s worker stopped without settling it (killed, "
+                                 "crashed or out of memory) and this is the message's last receive")
         self.protection.set(True, self.job_id)
         settings, services = self.rt.settings, self.rt.services
         workdir: Path | None = None
@@ -103,10 +107,11 @@ class Attempt:
             raise TypeError(f"{self.rt.settings.analyzer} returned {type(results).__name__}, not a dict")
         self.checkpoint(finishing=True)
         if "artifacts" in results:
+            # Attempt-scoped keys, as fenced as the commit: the row points at the winner's folder only.
+            self.artifacts_prefix = services.store.artifacts_prefix(claim.job_id, claim.attempt)
             with timed(timings, "upload"):
-                keys = services.store.upload_artifacts(claim.job_id, out_dir, results["artifacts"] or {},
-                                                       self.rt.alive)
-            results = {**results, "artifacts": keys}
+                services.store.upload_artifacts(self.artifacts_prefix, out_dir, results["artifacts"] or {},
+                                                self.rt.alive)
         return results
 
     def _on_transfer(self) -> None:
@@ -160,7 +165,7 @@ class Attempt:
         while True:
             try:
                 with timed(timings, "commit"):
-                    if jobs.complete(self.claim, results):
+                    if jobs.complete(self.claim, results, self.artifacts_prefix):
                         return True
                     # After a dropped connection the first try may have committed after all.
                     row = jobs.get(self.claim.job_id) if failures else None
@@ -207,23 +212,22 @@ class Attempt:
         return "failed"
 
     def _retry_later(self, exc: Exception) -> str:
-        """A transient failure: hand the job back with a delay, or give up once the queue would."""
+        """A transient failure: hand the job back with a delay, or give up once retrying is pointless.
+
+        Pointless: the queue would not deliver the message again (its receive
+        count reached maxReceiveCount), or an unexpected error (a bug, not an
+        outage) repeats word for word what the previous attempt recorded, so
+        a deterministic bug costs two analyses, not maxReceiveCount.
+        """
         jobs, error = self.rt.services.jobs, describe(exc)
         if isinstance(exc, DB_UNAVAILABLE):
             self.rt.database_lost(self.events, exc)
         receive_count = self.message.receive_count
         if receive_count >= self.max_receives:
-            reason = f"gave up after {self.claim.attempt} attempts: {error}"
-            written = self._write(lambda: jobs.fail(self.claim, reason))
-            if written is False:
-                return self._lost()
-            if written:
-                # Visible again at once, so the queue moves it to the dead-letter queue on the next receive.
-                self.rt.set_visibility(self.message, 0, self.events)
-            self.events.emit("job.gave_up", logging.ERROR, receive_count=receive_count, error=reason,
-                             recorded=bool(written), exc_info=True, measure=emf.failed(GaveUp.error_class))
-            return "gave_up"
-        note = f"attempt {self.claim.attempt} failed, will retry: {error}"
+            return self._give_up(error, exc_info=True)
+        if not is_outage(exc) and self.claim.previous_error == self._retry_note(self.claim.attempt - 1, error):
+            return self._give_up(f"the same unexpected error twice in a row, taken for a bug: {error}", exc_info=True)
+        note = self._retry_note(self.claim.attempt, error)
         written = self._write(lambda: jobs.release(self.claim, note))
         if written is False:
             return self._lost()
@@ -233,6 +237,23 @@ class Attempt:
         self.events.emit("job.retry", logging.WARNING, receive_count=receive_count, error=error,
                          retry_in_seconds=delay if written else None, exc_info=True, measure=emf.RETRIED)
         return "retry"
+
+    @staticmethod
+    def _retry_note(attempt: int, error: str) -> str:
+        return f"attempt {attempt} failed, will retry: {error}"
+
+    def _give_up(self, why: str, exc_info: bool = False) -> str:
+        """Fail the job as GaveUp and let the queue move the message to the dead-letter queue."""
+        reason = f"gave up after {self.claim.attempt} attempts: {why}"
+        written = self._write(lambda: self.rt.services.jobs.fail(self.claim, reason))
+        if written is False:
+            return self._lost()
+        if written:
+            # Visible again at once, so the queue moves it to the dead-letter queue on the next receive.
+            self.rt.set_visibility(self.message, 0, self.events)
+        self.events.emit("job.gave_up", logging.ERROR, receive_count=self.message.receive_count, error=reason,
+                         recorded=bool(written), exc_info=exc_info, measure=emf.failed(GaveUp.error_class))
+        return "gave_up"
 
     def _lost(self) -> str:
         """Another attempt owns the job now: write nothing, leave its message alone."""

@@ -58,6 +58,8 @@ class Settings:
     metrics_namespace: str = "Cricksy/VideoAnalysis"
     metrics_environment: str = "local"
     metrics_service: str = "cricksy-worker"
+    unknown_job_grace_seconds: float = 300.0
+    analysis_timeout_seconds: float = 1800.0
     pose_model_path: str | None = None  # load_settings fills it: POSE_MODEL_PATH, else the per-user cache
 
     @property
@@ -230,6 +232,11 @@ _VARIABLES = (
          "a key prefix such as results/ (default results/)", empty_is_value=True),
     _Var("WORKER_ANALYZER", "analyzer", _analyzer,
          "module:function of the analysis entry point (default worker.analysis:analyze)"),
+    _Var("WORKER_UNKNOWN_JOB_GRACE_SECONDS", "unknown_job_grace_seconds", _number(0, inclusive=True),
+         "seconds a message whose job row does not exist yet is retried before it is left for the dead-letter "
+         "queue (default 300)"),
+    _Var("WORKER_ANALYSIS_TIMEOUT_SECONDS", "analysis_timeout_seconds", _number(0, inclusive=False),
+         "seconds one analysis may run before its process is killed and the job retried (default 1800)"),
     _Var("ECS_AGENT_URI", "ecs_agent_uri", _agent_uri, "the URI ECS sets for the task's container agent"),
     _Var("WORKER_LIVENESS_SECONDS", "liveness_seconds", _number(0, inclusive=False),
          "seconds without a sign of life from the worker loop after which `cricksy-worker health` fails "

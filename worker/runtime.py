@@ -17,13 +17,20 @@ from sqlalchemy import exc as sa_exc
 from worker import health
 from worker.clients import Services
 from worker.config import Settings
-from worker.errors import describe
+from worker.errors import TransientError, describe
 from worker.events import Events
 from worker.queue import Message
 from worker.retry import StopWindow, backoff
 
 AWS_ERRORS = (BotoCoreError, ClientError)
 DB_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure of something around the job (AWS, the database, the network, the analysis process), not a bug."""
+    return isinstance(exc, (*AWS_ERRORS, sa_exc.SQLAlchemyError, OSError, TransientError))
+
+
 # How long a completed job keeps trying to delete its message; if it still fails the message comes
 # back and is recognised as a duplicate of a completed job, then deleted.
 DELETE_PATIENCE_SECONDS = 10.0

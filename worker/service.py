@@ -50,6 +50,7 @@ class Worker:
         self.protection = protection or TaskProtection(settings.ecs_agent_uri)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.max_receives = DEFAULT_MAX_RECEIVES
+        self.has_dead_letter_queue = False
         # The lease ends a little before the message reappears, so whoever receives it next finds the
         # lease expired instead of spending one of the message's receives on a busy job.
         vt = settings.visibility_timeout
@@ -106,6 +107,7 @@ class Worker:
                                     "receives")
         else:
             self.max_receives = max_receives
+            self.has_dead_letter_queue = True
         self.events.emit("worker.started", owner=self.owner, queue_url=self.services.queue.url,
                          bucket=self.services.store.bucket, database=self.settings.database_url_redacted,
                          analyzer=self.settings.analyzer, max_receive_count=self.max_receives,
@@ -180,7 +182,7 @@ class Worker:
         events.emit("message.received", receive_count=message.receive_count)
         try:
             with timed(timings, "claim"):
-                claim = self.services.jobs.claim(job_id, self.lease_seconds, self.owner)
+                claim = self.services.jobs.claim(job_id, self.lease_seconds, self.owner, message.message_id)
                 if claim is None:
                     self._not_claimed(message, job_id, events, timings)
                     return
@@ -197,16 +199,50 @@ class Worker:
     def _not_claimed(self, message: Message, job_id: uuid.UUID, events: Events, timings: dict[str, float]) -> None:
         row = self.services.jobs.get(job_id)
         if row is None:
-            events.emit("job.rejected", logging.ERROR,
-                        error="unknown job id: no such row in video_analysis_jobs; message deleted",
-                        measure=emf.failed(UnknownJob.error_class))
-            self.rt.delete(message, events, timings)
-        elif row["status"] in (COMPLETED, FAILED):
+            self._unknown(message, events, timings)
+            return
+        if row["status"] in (COMPLETED, FAILED):
             events.emit("job.duplicate", status=row["status"],
                         detail=f"job already {row['status']}; message deleted without running it again")
             self.rt.delete(message, events, timings)
+            return
+        remaining = self.services.jobs.lease_remaining(job_id) or 0.0
+        holder = row.get("lease_message_id")
+        if remaining > 0 and holder and holder != message.message_id:
+            # The holder's own message still guards the job; this one would only spend receives.
+            events.emit("job.duplicate", status=row["status"], lease_remaining_seconds=round(remaining, 1),
+                        detail=f"another message ({holder}) holds the job under a live lease; duplicate deleted")
+            self.rt.delete(message, events, timings)
+            return
+        events.emit("job.busy", status=row["status"], lease_remaining_seconds=round(remaining, 1))
+        # Come back when the holder's lease would have run out, not before.
+        self.rt.set_visibility(message, max(remaining, 0.0) + 1, events)
+
+    def _unknown(self, message: Message, events: Events, timings: dict[str, float]) -> None:
+        """A job id with no row: perhaps a producer that sent before committing. Never deleted on sight.
+
+        It is retried, spread over WORKER_UNKNOWN_JOB_GRACE_SECONDS, until its
+        last receive; then it is counted (UnknownJob) and left visible for the
+        dead-letter queue, where an alarm sees it. Without a dead-letter queue it
+        is deleted once the grace period is over.
+        """
+        grace = self.settings.unknown_job_grace_seconds
+        age = None if message.sent_at is None else max(0.0, time.time() - message.sent_at)
+        last = message.receive_count >= self.max_receives
+        if not last and (self.has_dead_letter_queue or age is None or age < grace):
+            spacing = grace / max(self.max_receives - 1, 1)
+            delay = spacing if age is None else max(0.0, min(spacing, grace - age))
+            events.emit("job.unknown", logging.WARNING, receive_count=message.receive_count,
+                        retry_in_seconds=round(delay, 1),
+                        detail=f"no such row in video_analysis_jobs yet; retried for {grace:g} s after sending")
+            self.rt.set_visibility(message, delay, events)
+            return
+        keep = self.has_dead_letter_queue
+        fate = "message left for the dead-letter queue" if keep else "message deleted (the queue has no DLQ)"
+        events.emit("job.rejected", logging.ERROR, receive_count=message.receive_count,
+                    error=f"unknown job id: no such row in video_analysis_jobs after the {grace:g} s grace period; "
+                          f"{fate}", measure=emf.failed(UnknownJob.error_class))
+        if keep:
+            self.rt.set_visibility(message, 0, events)
         else:
-            remaining = self.services.jobs.lease_remaining(job_id) or 0.0
-            events.emit("job.busy", status=row["status"], lease_remaining_seconds=round(remaining, 1))
-            # Come back when the holder's lease would have run out, not before.
-            self.rt.set_visibility(message, max(remaining, 0.0) + 1, events)
+            self.rt.delete(message, events, timings)

@@ -81,8 +81,8 @@ def test_a_job_completes_its_artifacts_are_stored_and_its_message_deleted(
     worker.poll_once()
     row = worker.services.jobs.get(job_id)
     assert (row["status"], row["attempts"]) == ("completed", 1)
-    key = row["results"]["artifacts"]["size"]
-    assert worker.services.store.client.objects[(BUCKET, key)] == b"18"
+    assert (row["artifacts_prefix"], row["results"]["artifacts"]) == (f"results/{job_id}/1/", {"size": "size.json"})
+    assert worker.services.store.client.objects[(BUCKET, f"results/{job_id}/1/size.json")] == b"18"
     assert worker.services.queue.messages == {}
     (finished,) = events("job.finished")
     assert finished["outcome"] == "completed"
@@ -144,7 +144,7 @@ class RuntimeErrorAnalyzer:
 
 def test_a_malformed_message_is_deleted(world: Callable[..., Worker], events: Captured) -> None:
     worker = world()
-    worker.services.queue.send_body("[" * 10)
+    worker.services.queue.send_body("[" * 100000)  # nested past the parser's recursion limit
     worker.poll_once()
     (rejected,) = events("message.rejected")
     assert rejected["ErrorClass"] == "MalformedMessage" and worker.services.queue.messages == {}
@@ -183,3 +183,91 @@ def test_a_delete_that_fails_twice_is_retried(world: Callable[..., Worker], even
     worker.poll_once()
     assert worker.services.jobs.get(job_id)["status"] == "completed"
     assert len(events("message.delete_failed")) == 2 and worker.services.queue.messages == {}
+
+
+def test_a_duplicate_message_for_a_job_under_a_live_lease_is_deleted_but_the_holders_own_is_kept(
+        world: Callable[..., Worker], events: Captured) -> None:
+    worker = world()
+    queue, jobs = worker.services.queue, worker.services.jobs
+    job_id = submit(worker)
+    own = queue.receive(0, 30)
+    assert jobs.claim(job_id, 600, "other-worker", own.message_id) is not None
+    queue.send(job_id)  # a producer's duplicate
+    worker.poll_once()
+    (duplicate,) = events("job.duplicate")
+    assert "holds the job under a live lease; duplicate deleted" in duplicate["detail"]
+    assert list(queue.messages) == [own.message_id]
+    queue.advance(31)  # the holder's own message reappears (its visibility was not extended)
+    worker.poll_once()
+    (busy,) = events("job.busy")
+    assert busy["message_id"] == own.message_id and list(queue.messages) == [own.message_id]
+
+
+def test_a_job_whose_worker_died_on_the_last_receive_is_given_up_not_left_processing(
+        world: Callable[..., Worker], events: Captured) -> None:
+    calls: list[Any] = []
+    worker = world(lambda *a, **k: calls.append(a) or tiny(*a, **k), max_receives=2)
+    queue, jobs = worker.services.queue, worker.services.jobs
+    job_id = submit(worker)
+    first = queue.receive(0, 30)
+    assert jobs.claim(job_id, 0.01, "killed-worker", first.message_id).attempt == 1  # then kill -9
+    queue.advance(31)
+    worker.poll_once()
+    row = jobs.get(job_id)
+    assert row["status"] == "failed" and row["error"].startswith("gave up after 2 attempts: attempt 1's worker "
+                                                                  "stopped without settling it")
+    (gave_up,) = events("job.gave_up")
+    assert gave_up["ErrorClass"] == "GaveUp" and calls == []
+    worker.poll_once()
+    assert queue.dead == [f'{{"job_id": "{job_id}"}}']
+
+
+def test_the_same_unexpected_error_twice_is_taken_for_a_bug_and_given_up(
+        world: Callable[..., Worker], events: Captured) -> None:
+    worker = world(broken, max_receives=5)
+    job_id = submit(worker)
+    worker.poll_once()
+    assert worker.services.jobs.get(job_id)["status"] == "queued"
+    worker.services.queue.advance(6)
+    worker.poll_once()
+    row = worker.services.jobs.get(job_id)
+    assert row["status"] == "failed" and row["attempts"] == 2
+    assert row["error"] == ("gave up after 2 attempts: the same unexpected error twice in a row, taken for a bug: "
+                            "RuntimeError: a bug in the analysis")
+    assert len(events("job.gave_up")) == 1
+
+
+def test_an_unknown_job_is_retried_through_its_grace_period_then_left_for_the_dead_letter_queue(
+        world: Callable[..., Worker], events: Captured) -> None:
+    worker = world(max_receives=3, WORKER_UNKNOWN_JOB_GRACE_SECONDS="60")
+    queue = worker.services.queue
+    job_id = uuid.uuid4()
+    queue.send(job_id)
+    worker.poll_once()
+    (unknown,) = events("job.unknown")
+    assert unknown["retry_in_seconds"] == 30 and queue.in_flight() == 1  # 60 s over the 2 receives left
+    queue.advance(31)
+    worker.poll_once()
+    assert len(events("job.unknown")) == 2 and not events("job.rejected")
+    queue.advance(31)
+    worker.poll_once()
+    (rejected,) = events("job.rejected")
+    assert rejected["ErrorClass"] == "UnknownJob" and "after the 60 s grace period" in rejected["error"]
+    assert queue.visible() == 1  # never deleted: the queue moves it on the next receive
+    worker.poll_once()
+    assert queue.dead == [f'{{"job_id": "{job_id}"}}']
+
+
+def test_a_producer_that_commits_the_row_late_still_gets_its_job_run(
+        world: Callable[..., Worker], events: Captured) -> None:
+    worker = world(WORKER_UNKNOWN_JOB_GRACE_SECONDS="60")
+    queue, store = worker.services.queue, worker.services.store
+    job_id = uuid.uuid4()
+    queue.send(job_id)  # sent before the row is committed
+    worker.poll_once()
+    key = store.upload_key(job_id, "swing.mp4")
+    store.client.objects[(BUCKET, key)] = b"late"
+    worker.services.jobs.create(job_id, BUCKET, key)
+    queue.advance(16)
+    worker.poll_once()
+    assert worker.services.jobs.get(job_id)["status"] == "completed" and queue.messages == {}

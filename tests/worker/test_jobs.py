@@ -37,12 +37,12 @@ def test_migrations_run_twice_keep_rows_and_leave_other_alembic_history_alone(en
     with engine.begin() as conn:  # another application's alembic history in the same database
         conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
         conn.execute(sa.text("INSERT INTO alembic_version VALUES ('backend_42')"))
-    assert migrations.upgrade(engine) == (None, "0001")
+    assert migrations.upgrade(engine) == (None, "0002")
     store = JobStore(engine)
     job_id = new_job(store)
-    assert migrations.upgrade(engine) == ("0001", "0001")
+    assert migrations.upgrade(engine) == ("0002", "0002")
     assert store.get(job_id)["status"] == "queued"
-    assert migrations.current_revision(engine) == migrations.head_revision() == "0001"
+    assert migrations.current_revision(engine) == migrations.head_revision() == "0002"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "backend_42"
         columns = {c["name"] for c in sa.inspect(conn).get_columns("video_analysis_jobs")}

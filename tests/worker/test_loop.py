@@ -79,8 +79,9 @@ def test_a_submitted_video_is_analysed_stored_and_its_message_deleted(
     row = stack.row(job_id)
     assert row["results"]["frames"] == 12
     assert row["results"]["max_seconds"] == 300.0
-    key = f"results/{job_id}/frames.json"
-    assert row["results"]["artifacts"] == {"frame_count": key}
+    key = f"results/{job_id}/1/frames.json"
+    assert row["results"]["artifacts"] == {"frame_count": "frames.json"}
+    assert row["artifacts_prefix"] == f"results/{job_id}/1/"
     assert json.loads(stack.object_body(key)) == {"frames": 12}
     assert (row["attempts"], row["error"], row["lease_expires_at"]) == (1, None, None)
     assert row["started_at"] <= row["completed_at"]
@@ -179,15 +180,19 @@ def test_malformed_messages_are_deleted_with_the_reason_logged(
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
 
 
-def test_a_message_for_an_unknown_job_is_deleted(
+def test_a_message_for_an_unknown_job_is_retried_for_its_grace_period_then_dead_lettered_not_deleted(
         stack: Stack, make_worker: Callable[..., Worker], events: Captured) -> None:
     job_id = uuid.uuid4()
     stack.services.queue.send(job_id)
-    worker = make_worker(stack)
-    (rejected,) = run_until(worker, lambda: events("job.rejected"), "the message to be rejected")
+    worker = make_worker(stack, WORKER_UNKNOWN_JOB_GRACE_SECONDS="2", WORKER_POLL_WAIT_SECONDS="1")
+    (rejected,) = run_until(worker, lambda: events("job.rejected"), "the grace period to end")
     assert rejected["job_id"] == str(job_id) and "unknown job id" in rejected["error"]
+    assert "message left for the dead-letter queue" in rejected["error"]
     assert (rejected["JobsFailed"], rejected["ErrorClass"]) == (1, "UnknownJob")
-    wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
+    assert len(events("job.unknown")) == stack.queues.max_receive_count - 1  # retried, never deleted
+    dead = run_until(worker, lambda: stack.queues.receive_bodies(stack.queues.dlq_url, wait=0),
+                     "the message to reach the dead-letter queue")
+    assert dead == [json.dumps({"job_id": str(job_id)})]
     assert stack.jobs.get(job_id) is None
 
 
