@@ -23,7 +23,7 @@ from worker.jobs import COMPLETED, Claim
 from worker.lease import LeaseKeeper
 from worker.protection import TaskProtection
 from worker.queue import Message
-from worker.retry import backoff, doubling
+from worker.retry import Bounded, backoff, doubling
 from worker.runtime import DB_UNAVAILABLE, Runtime, is_outage, timed
 from worker.seam import Analyzer, analysis_options
 
@@ -31,6 +31,9 @@ from worker.seam import Analyzer, analysis_options
 COMMIT_PATIENCE_SECONDS = 600.0
 RETRY_DELAY_BASE_SECONDS = 5.0
 PROGRESS_LOG_INTERVAL_SECONDS = 5.0
+# A healthy database releases a lease in milliseconds; this much is granted even at the window's very end
+# (the container's stopTimeout keeps 10 s beyond WORKER_STOP_TIMEOUT_SECONDS).
+HAND_BACK_SECONDS = 1.0
 
 
 @dataclass
@@ -101,8 +104,12 @@ class Attempt:
                                             self.rt.settings.max_video_bytes, self._on_transfer)
         self.events.emit("job.analysis_started", video_bytes=video.stat().st_size)
         self.analysis_started = time.monotonic()
+        supervision: dict[str, Any] = {}
+        if getattr(self.analyzer, "supervised", False):  # worker.supervisor: the parent enforces time and stop
+            supervision = {"watch": self.checkpoint, "timeout": self.rt.settings.analysis_timeout_seconds}
         with timed(timings, "analysis"):
-            results = self.analyzer(video, out_dir, progress=self._on_progress, **analysis_options(self.rt.settings))
+            results = self.analyzer(video, out_dir, progress=self._on_progress, **analysis_options(self.rt.settings),
+                                    **supervision)
         if not isinstance(results, dict):
             raise TypeError(f"{self.rt.settings.analyzer} returned {type(results).__name__}, not a dict")
         self.checkpoint(finishing=True)
@@ -261,7 +268,13 @@ class Attempt:
         return "lease_lost"
 
     def _hand_back(self, reason: str) -> str:
-        written = self._write(lambda: self.rt.services.jobs.release(self.claim))
+        """Release the lease within what is left of the stop window; if the database is slower, the lease lapses."""
+        try:
+            written = Bounded(self.rt.window).call(
+                lambda: self._write(lambda: self.rt.services.jobs.release(self.claim)), at_least=HAND_BACK_SECONDS)
+        except TimeoutError as exc:
+            self.rt.database_lost(self.events, exc)
+            written = None
         if written is False:
             return self._lost()
         self.rt.set_visibility(self.message, 0, self.events)

@@ -72,17 +72,31 @@ def _exits(what: str) -> object:
 @_exits("the worker")
 def run_command() -> None:
     """Run the service: long-poll SQS, analyse each video, store results; SIGTERM stops it cleanly."""
+    import signal
+
+    from worker.retry import StopWindow
+
+    # First, before the heavy imports: a SIGTERM while starting must be a clean stop, not exit 143.
+    window = StopWindow(0.0)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda num, _frame: window.request(signal.Signals(num).name))
+
     import logging
+
+    from multiprocessing import resource_tracker
 
     from worker.clients import connect
     from worker.logs import log_event, route_native_stderr
-    from worker.seam import load_analyzer
     from worker.service import Worker
+    from worker.supervisor import Supervised
 
     settings = _settings(aws=True)
+    window.seconds = settings.stop_timeout_seconds
+    # multiprocessing's resource tracker outlives every analysis child; started before stderr becomes the
+    # native-output pipe, it does not hold that pipe open (and the exit waiting for it) until the very end.
+    resource_tracker.ensure_running()
     route_native_stderr()
-    worker = Worker(settings, connect(settings), load_analyzer(settings.analyzer))
-    worker.install_signal_handlers()
+    worker = Worker(settings, connect(settings), Supervised(settings.analyzer), window=window)
     try:
         worker.run()
     except Exception as exc:  # stderr stays JSON lines once the service has started logging

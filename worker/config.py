@@ -16,23 +16,15 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from worker.errors import ConfigError
 from worker.queue import SQS_MAX_VISIBILITY_SECONDS
+
+__all__ = ["ConfigError", "POSE_MODEL_FILE", "Settings", "load_settings", "pose_model_path", "redact_url"]
 
 # The pinned pose model's file name (worker.analysis.model checks its sha256).
 POSE_MODEL_FILE = "pose_landmarker_full.task"
 REQUIRED_AWS = ("SQS_VIDEO_ANALYSIS_QUEUE_URL", "S3_COACH_VIDEOS_BUCKET", "AWS_REGION")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """The environment does not describe a usable worker; the message lists every problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        super().__init__(
-            f"invalid worker configuration ({count}):\n" + "\n".join(f"  {p}" for p in problems)
-        )
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,15 @@ class LeaseLost(Abandon):
     """Another attempt owns the job now."""
 
 
+class ConfigError(WorkerError):
+    """The environment does not describe a usable worker; the message lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        super().__init__(f"invalid worker configuration ({count}):\n" + "\n".join(f"  {p}" for p in problems))
+
+
 class SchemaNotReady(WorkerError):
     """The database schema is not the one this worker was built for."""
 

@@ -110,11 +110,27 @@ class RequeueOutcome:
     lease_remaining_seconds: float | None = None  # negative: expired that long ago
 
 
+# Every statement here is one row by primary key: anything slower is a sick database or a lock held by a dead
+# connection, and the loop must get control back (to retry, to honour the stop window) rather than wait.
+STATEMENT_TIMEOUT_MS = 15000
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def create_engine(database_url: str) -> Engine:
-    """An engine that notices dropped connections and fails fast when the database is unreachable."""
+    """An engine that notices dropped connections and fails fast when the database is unreachable.
+
+    TCP keepalives and a TCP user timeout turn a half-open connection (a
+    database host gone without a FIN) into an error within about 30 s instead
+    of a read that never returns; the statement timeout bounds a stuck query.
+    """
     connect_args: dict[str, Any] = {}
     if database_url.startswith("postgresql"):
-        connect_args["connect_timeout"] = 10
+        # Appended to any `options` the URL carries (e.g. a search_path), never replacing them.
+        options = " ".join(filter(None, [sa.engine.make_url(database_url).query.get("options"),
+                                         f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"]))
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "keepalives": 1, "keepalives_idle": 10,
+                        "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30000,
+                        "options": options}
     return sa.create_engine(database_url, pool_pre_ping=True, connect_args=connect_args)
 
 

@@ -20,6 +20,8 @@ from worker.jobs import Claim, JobStore
 from worker.queue import JobQueue, Message
 
 AWS_ERRORS = (BotoCoreError, ClientError)
+# A beat may be stuck in a database call; the attempt does not wait for it longer than this.
+JOIN_SECONDS = 1.0
 
 
 @dataclass
@@ -51,13 +53,17 @@ class LeaseKeeper:
         self.stop()
 
     def stop(self) -> None:
+        """Stop beating; waits briefly for a beat in progress (a hung database call is left behind)."""
         self._done.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join(JOIN_SECONDS)
 
     def _run(self) -> None:
         while not self._done.wait(self.visibility_timeout / 3):
-            self.beat()
+            try:
+                self.beat()
+            except Exception as exc:  # a dead keeper would let a running job's message reappear
+                self.events.emit("heartbeat.failed", logging.ERROR, error=describe(exc), exc_info=True)
 
     def beat(self) -> None:
         try:

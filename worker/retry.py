@@ -82,10 +82,12 @@ class Bounded:
 
     window: StopWindow
 
-    def call(self, func: Callable[[], T], timeout: float | None = None) -> T:
+    def call(self, func: Callable[[], T], timeout: float | None = None, at_least: float = 0.0) -> T:
+        """`func()`, unless it takes longer than the window (or `timeout`) allows, but never less than `at_least`."""
         budget = self.window.clip(timeout) if timeout is not None else self.window.remaining()
         if budget is None:
             return func()
+        budget = max(budget, at_least)
         box: dict[str, object] = {}
 
         def run() -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from worker.config import ConfigError, Settings
-from worker.errors import describe
+from worker.errors import ConfigError, describe
+
+if TYPE_CHECKING:
+    from worker.config import Settings
 
 Analyzer = Callable[..., dict]
 

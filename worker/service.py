@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
@@ -70,10 +69,6 @@ class Worker:
         setting an Event there could re-enter a lock the interrupted code holds.
         """
         self.window.request(reason)
-
-    def install_signal_handlers(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda num, _frame: self.request_stop(signal.Signals(num).name))
 
     @property
     def stopping(self) -> bool:

@@ -210,7 +210,7 @@ def test_a_job_whose_worker_died_on_the_last_receive_is_given_up_not_left_proces
     queue, jobs = worker.services.queue, worker.services.jobs
     job_id = submit(worker)
     first = queue.receive(0, 30)
-    assert jobs.claim(job_id, 0.01, "killed-worker", first.message_id).attempt == 1  # then kill -9
+    assert jobs.claim(job_id, -1, "killed-worker", first.message_id).attempt == 1  # then kill -9, lease lapsed
     queue.advance(31)
     worker.poll_once()
     row = jobs.get(job_id)
