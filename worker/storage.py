@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from worker.errors import ForbiddenWriteError, InvalidVideoError, MissingObjectError, OverLimitError
 
-__all__ = ["CHUNK_BYTES", "MissingObjectError", "OverLimitError", "VideoStore", "safe_file_name"]
+__all__ = ["CHUNK_BYTES", "MissingObjectError", "OverLimitError", "VideoStore", "safe_file_name", "upload_key"]
 
 CHUNK_BYTES = 1024 * 1024
 _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "403", "AccessDenied"}
@@ -24,6 +24,11 @@ _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "403", "AccessDenied"}
 
 def _size(size: int) -> str:
     return f"{size} bytes" if size < 1_000_000 else f"{size / 1e6:.1f} MB"
+
+
+def upload_key(job_id: uuid.UUID, file_name: str, uploads_prefix: str = "uploads/") -> str:
+    """Where a producer puts the video: `<uploads prefix><job id>/<file name>`, the only place workers read."""
+    return f"{uploads_prefix}{job_id}/{file_name}"
 
 
 def safe_file_name(key: str) -> str:
@@ -41,7 +46,7 @@ class VideoStore:
         self.results_prefix = results_prefix
 
     def upload_key(self, job_id: uuid.UUID, file_name: str) -> str:
-        return f"{self.uploads_prefix}{job_id}/{file_name}"
+        return upload_key(job_id, file_name, self.uploads_prefix)
 
     def artifacts_prefix(self, job_id: uuid.UUID, attempt: int) -> str:
         """Where one attempt writes: a stale attempt can never overwrite the pictures another one committed."""

@@ -271,3 +271,21 @@ def test_a_producer_that_commits_the_row_late_still_gets_its_job_run(
     queue.advance(16)
     worker.poll_once()
     assert worker.services.jobs.get(job_id)["status"] == "completed" and queue.messages == {}
+
+
+def test_the_producer_api_commits_the_row_before_it_sends_the_message(
+        world: Callable[..., Worker], events: Captured) -> None:
+    from worker.submission import enqueue, upload_key
+
+    worker = world()
+    services, queue = worker.services, worker.services.queue
+    seen: list[str] = []
+    send = queue.send
+    queue.send = lambda job_id: seen.append(services.jobs.get(job_id)["status"]) or send(job_id)  # type: ignore
+    job_id = uuid.uuid4()
+    key = upload_key(job_id, "swing.mp4")
+    services.store.client.objects[(BUCKET, key)] = b"video"
+    enqueue(services, job_id, key)
+    assert seen == ["queued"] and key == f"uploads/{job_id}/swing.mp4"
+    worker.poll_once()
+    assert services.jobs.get(job_id)["status"] == "completed"
