@@ -86,6 +86,7 @@ def run_command() -> None:
     from multiprocessing import resource_tracker
 
     from worker.clients import connect
+    from worker.errors import describe
     from worker.logs import log_event, route_native_stderr
     from worker.service import Worker
     from worker.supervisor import Supervised
@@ -101,7 +102,7 @@ def run_command() -> None:
         worker.run()
     except Exception as exc:  # stderr stays JSON lines once the service has started logging
         log_event(logging.getLogger("worker.cli"), "worker.failed", logging.CRITICAL, job_id=None,
-                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
+                  error=describe(exc), exc_info=True)
         raise SystemExit(1) from None
 
 
@@ -153,9 +154,9 @@ def status_command(job_id: object) -> None:
 def health_command() -> None:
     """Liveness check for the container healthCheck: exit 0 while the worker loop shows progress.
 
-    Exits 1 with one line on stderr when the configuration is invalid, the pose
-    model is missing or not the pinned file (checked when WORKER_ANALYZER is the
-    built-in worker.analysis), or the loop's heartbeat file
+    Exits 1 with one line on stderr when the configuration is invalid, the
+    configured analyzer's own check fails (the built-in worker.analysis checks
+    that its pose model is the pinned file), or the loop's heartbeat file
     ({WORKER_TMP_DIR}/heartbeat) is missing or older than the liveness
     threshold (WORKER_LIVENESS_SECONDS, default WORKER_POLL_WAIT_SECONDS + 40).
     Makes no AWS or database call.

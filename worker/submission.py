@@ -20,6 +20,7 @@ from pathlib import Path
 
 from worker.clients import Services
 from worker.jobs import COMPLETED, FAILED, PROCESSING, QUEUED, RequeueOutcome
+from worker.errors import describe
 from worker.logs import log_event
 from worker.queue import message_body
 from worker.storage import upload_key
@@ -39,7 +40,7 @@ def _send_or_fail(services: Services, job_id: uuid.UUID, what: str) -> None:
     except Exception as exc:
         services.jobs.mark_failed(
             job_id, QUEUED,
-            f"{what} could not send the queue message ({type(exc).__name__}: {exc}); "
+            f"{what} could not send the queue message ({describe(exc)}); "
             f"run `cricksy-worker requeue {job_id}`",
         )
         raise
