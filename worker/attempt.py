@@ -187,7 +187,7 @@ class Attempt:
                 self.rt.alive()  # patiently retrying is alive; the wait is shorter than the liveness slack
                 self.checkpoint(finishing=True)
                 assert self.keeper is not None
-                self.keeper.lost.wait(self.rt.window.clip(delay))
+                self.rt.window.wait(delay, until=self.keeper.lost)
                 self.checkpoint(finishing=True)
 
     # -- settling an attempt that did not complete -----------------------------------------------

@@ -75,7 +75,7 @@ class LeaseKeeper:
         except sa_exc.SQLAlchemyError as exc:
             self.events.emit("heartbeat.database_failed", logging.WARNING, error=describe(exc))
             return
-        if not held:
+        if not held and not self._done.is_set():  # after stop(), the attempt itself settled the row
             self.lost.set()
             self._done.set()
             self.events.emit("job.lease_lost", logging.WARNING)

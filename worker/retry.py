@@ -14,6 +14,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+_SLICE_SECONDS = 0.25
 # 2 ** 64 seconds is far past any cap; larger exponents would only risk OverflowError.
 _MAX_EXPONENT = 64
 
@@ -70,6 +71,19 @@ class StopWindow:
         """`seconds`, shortened to what is left of the window."""
         left = self.remaining()
         return seconds if left is None else min(seconds, left)
+
+    def wait(self, seconds: float, until: threading.Event | None = None) -> None:
+        """Sleep up to `seconds` or until `until` is set, and never past the end of the window.
+
+        Sliced, so that a stop request arriving during the wait shortens it:
+        the signal handler only records the time, it cannot wake anyone.
+        """
+        end = self.clock() + seconds
+        while (left := self.clip(end - self.clock())) > 0 and not (until is not None and until.is_set()):
+            if until is not None:
+                until.wait(min(left, _SLICE_SECONDS))
+            else:
+                time.sleep(min(left, _SLICE_SECONDS))
 
 
 @dataclass

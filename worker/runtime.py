@@ -121,7 +121,7 @@ class Runtime:
                     left = self.window.clip(give_up_at - time.monotonic())
                     if left <= 0:
                         return
-                    time.sleep(backoff(failures, base=0.2, cap=2.0, deadline=left))
+                    self.window.wait(backoff(failures, base=0.2, cap=2.0, deadline=left))
 
     def set_visibility(self, message: Message, seconds: float, events: Events) -> None:
         try:

@@ -103,14 +103,15 @@ def test_sigterm_during_start_up_is_a_clean_stop(pg_stack: Stack, start_worker: 
 def test_the_stop_window_holds_while_a_commit_waits_for_the_database(
         pg_stack: Stack, clip: Path, start_worker: StartWorker, db_proxy: TcpProxy) -> None:
     job_id = str(pg_stack.submit(clip))
-    worker = start_worker(_through(db_proxy, pg_stack, CRICKSY_TEST_FRAME_DELAY="0.1", WORKER_STOP_TIMEOUT_SECONDS="4"))
+    worker = start_worker(_through(db_proxy, pg_stack, CRICKSY_TEST_FRAME_DELAY="0.1", WORKER_STOP_TIMEOUT_SECONDS="3"))
     worker.wait_for("job.analysis_started", job_id=job_id)
     db_proxy.cut()
-    worker.wait_for("job.commit_retry", job_id=job_id)
+    # Five retries in, the next backoff is 5-10 s: longer than the whole window.
+    wait_until(lambda: len(worker.events("job.commit_retry", job_id=job_id)) >= 5, 40, "five commit retries")
     signalled = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0
-    assert time.monotonic() - signalled < 6.5  # 4 s window: before the fix, 9-13 s with a 6 s window
+    assert time.monotonic() - signalled < 5.5  # the 3 s window; before the fix, the backoff ran on past it
     assert worker.events("job.handed_back", job_id=job_id)
     assert pg_stack.queues.counts() == (1, 0)  # visible again for another worker; the lease lapses by itself
 

@@ -42,3 +42,16 @@ def test_a_bounded_call_stops_waiting_when_the_window_closes() -> None:
         Bounded(window).call(lambda: release.wait(30))
     release.set()
     assert Bounded(StopWindow(5.0)).call(lambda: 7) == 7  # no stop requested: a plain call
+
+
+def test_a_wait_never_runs_past_the_window_even_when_the_stop_comes_during_it() -> None:
+    import time
+
+    window = StopWindow(0.3)
+    threading.Timer(0.2, window.request, args=("SIGTERM",)).start()
+    started = time.monotonic()
+    window.wait(30.0)
+    assert time.monotonic() - started < 5  # 0.5 s expected: ends with the window, not after 30 s
+    lost = threading.Event()
+    lost.set()
+    StopWindow(10.0).wait(30.0, until=lost)  # returns at once: the event is set
