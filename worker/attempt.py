@@ -23,7 +23,7 @@ from worker.jobs import COMPLETED, Claim
 from worker.lease import LeaseKeeper
 from worker.protection import TaskProtection
 from worker.queue import Message
-from worker.retry import Bounded, backoff, doubling
+from worker.retry import Bounded, backoff
 from worker.runtime import DB_UNAVAILABLE, Runtime, is_outage, timed
 from worker.seam import Analyzer, analysis_options
 
@@ -238,7 +238,7 @@ class Attempt:
         written = self._write(lambda: jobs.release(self.claim, note))
         if written is False:
             return self._lost()
-        delay = doubling(receive_count, RETRY_DELAY_BASE_SECONDS, self.rt.settings.visibility_timeout)
+        delay = round(backoff(receive_count, base=RETRY_DELAY_BASE_SECONDS, cap=self.rt.settings.visibility_timeout), 1)
         if written:
             self.rt.set_visibility(self.message, delay, self.events)
         self.events.emit("job.retry", logging.WARNING, receive_count=receive_count, error=error,

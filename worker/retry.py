@@ -31,11 +31,6 @@ def backoff(failures: int, base: float = 1.0, cap: float = 30.0, deadline: float
     return max(0.0, min(delay, deadline)) if deadline is not None else delay
 
 
-def doubling(attempt: int, base: float, cap: float) -> float:
-    """The retry delay without jitter (SQS redelivery after a failed attempt): base, 2 base, ... up to cap."""
-    return min(cap, base * 2.0 ** min(max(attempt - 1, 0), _MAX_EXPONENT))
-
-
 class StopWindow:
     """The time the worker may still spend after a stop request (SIGTERM), asked by every wait.
 

@@ -289,3 +289,30 @@ def test_the_producer_api_commits_the_row_before_it_sends_the_message(
     assert seen == ["queued"] and key == f"uploads/{job_id}/swing.mp4"
     worker.poll_once()
     assert services.jobs.get(job_id)["status"] == "completed"
+
+
+def test_the_lease_keeper_survives_an_unexpected_error_and_keeps_beating(
+        world: Callable[..., Worker], events: Captured) -> None:
+    import threading
+
+    from worker.lease import LeaseKeeper
+
+    worker = world()
+    queue, jobs = worker.services.queue, worker.services.jobs
+    job_id = submit(worker)
+    message = queue.receive(0, 30)
+    claim = jobs.claim(job_id, 30, "unit", message.message_id)
+    beats = threading.Semaphore(0)
+    calls = {"n": 0}
+
+    def flaky_visibility(msg: Any, seconds: float) -> None:
+        calls["n"] += 1
+        beats.release()
+        if calls["n"] == 1:
+            raise ValueError("a bug in a dependency, not an AWS error")
+
+    queue.set_visibility = flaky_visibility  # type: ignore[method-assign]
+    with LeaseKeeper(queue, jobs, claim, message, 0.3, 30, worker.events):
+        assert beats.acquire(timeout=10) and beats.acquire(timeout=10)  # a second beat after the error
+    (failed,) = events("heartbeat.failed")
+    assert failed["error"] == "ValueError: a bug in a dependency, not an AWS error"
