@@ -30,6 +30,7 @@ import argparse
 import fnmatch
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -49,7 +50,8 @@ from tests.support import moto_fixes  # noqa: E402
 from tests.support.dockerfile import image_entrypoint_and_env, parse  # noqa: E402
 from tests.support.aws import FAKE_CREDENTIALS, client, moto_server  # noqa: E402
 from tests.support.terraform import apply_dev_stack, make_plugin_mirror  # noqa: E402
-from worker.analysis.model import default_model_dir  # noqa: E402
+from worker.analysis import validate_result  # noqa: E402
+from worker.config import pose_model_path  # noqa: E402
 
 POSTGRES = "postgres@127.0.0.1:5432/test"
 # Where the image keeps things, and what stands in for each on this machine.
@@ -142,7 +144,7 @@ def run(video: Path | None, work: Path) -> dict[str, Any]:
             scratch.mkdir()
             model_dir = Path(image_env["POSE_MODEL_PATH"]).parent
             mounts = {container["mountPoints"][0]["containerPath"]: str(scratch),
-                      str(model_dir): str(default_model_dir()),
+                      str(model_dir): str(pose_model_path({**os.environ, "POSE_MODEL_PATH": ""}).parent),
                       IMAGE_VENV: sys.prefix}
             env = container_environment(task, lambda s: client(s, endpoint), image_env, mounts, endpoint)
             worker_cli = [mapped(f"{IMAGE_VENV}/bin/{entrypoint[0]}", mounts), *entrypoint[1:]]
@@ -172,15 +174,23 @@ def run(video: Path | None, work: Path) -> dict[str, Any]:
             person = wait_for_status(worker_cli, env, jobs["person"], {"completed", "failed"}, timeout=600)
             bad = wait_for_status(worker_cli, env, jobs["broken"], {"completed", "failed"}, timeout=120)
             results = person.get("results") or {}
+            prefix = person.get("artifacts_prefix") or ""
+            try:
+                validate_result(results)
+                schema_error = None
+            except Exception as exc:  # noqa: BLE001 - reported as a failed check
+                schema_error = str(exc).splitlines()[0]
             report["jobs"] = {
                 "person": {"id": jobs["person"], "status": person.get("status"), "error": person.get("error"),
                            "attempts": person.get("attempts"), "s3_key": person.get("s3_key"),
                            "detection_rate": results.get("pose", {}).get("detection_rate"),
                            "frames_analyzed": results.get("video", {}).get("frames_analyzed"),
-                           "artifacts": results.get("artifacts", {})},
+                           "artifacts": {name: prefix + file for name, file in results.get("artifacts", {}).items()},
+                           "schema_error": schema_error},
                 "broken": {"id": jobs["broken"], "status": bad.get("status"), "error": bad.get("error")},
             }
             checks["person completed"] = person.get("status") == "completed"
+            checks["stored result validates against result.schema.json"] = schema_error is None
             checks["pose on most frames"] = (report["jobs"]["person"]["detection_rate"] or 0) >= 0.8
             checks["broken failed with a reason"] = bad.get("status") == "failed" and bool(bad.get("error"))
 

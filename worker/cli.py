@@ -72,21 +72,37 @@ def _exits(what: str) -> object:
 @_exits("the worker")
 def run_command() -> None:
     """Run the service: long-poll SQS, analyse each video, store results; SIGTERM stops it cleanly."""
+    import signal
+
+    from worker.retry import StopWindow
+
+    # First, before the heavy imports: a SIGTERM while starting must be a clean stop, not exit 143.
+    window = StopWindow(0.0)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda num, _frame: window.request(signal.Signals(num).name))
+
     import logging
 
+    from multiprocessing import resource_tracker
+
     from worker.clients import connect
+    from worker.errors import describe
     from worker.logs import log_event, route_native_stderr
-    from worker.service import Worker, load_analyzer
+    from worker.service import Worker
+    from worker.supervisor import Supervised
 
     settings = _settings(aws=True)
+    window.seconds = settings.stop_timeout_seconds
+    # multiprocessing's resource tracker outlives every analysis child; started before stderr becomes the
+    # native-output pipe, it does not hold that pipe open (and the exit waiting for it) until the very end.
+    resource_tracker.ensure_running()
     route_native_stderr()
-    worker = Worker(settings, connect(settings), load_analyzer(settings.analyzer))
-    worker.install_signal_handlers()
+    worker = Worker(settings, connect(settings), Supervised(settings.analyzer), window=window)
     try:
         worker.run()
     except Exception as exc:  # stderr stays JSON lines once the service has started logging
         log_event(logging.getLogger("worker.cli"), "worker.failed", logging.CRITICAL, job_id=None,
-                  error=f"{type(exc).__name__}: {exc}", exc_info=True)
+                  error=describe(exc), exc_info=True)
         raise SystemExit(1) from None
 
 
@@ -138,9 +154,9 @@ def status_command(job_id: object) -> None:
 def health_command() -> None:
     """Liveness check for the container healthCheck: exit 0 while the worker loop shows progress.
 
-    Exits 1 with one line on stderr when the configuration is invalid, the pose
-    model is missing or not the pinned file (checked when WORKER_ANALYZER is the
-    built-in worker.analysis), or the loop's heartbeat file
+    Exits 1 with one line on stderr when the configuration is invalid, the
+    configured analyzer's own check fails (the built-in worker.analysis checks
+    that its pose model is the pinned file), or the loop's heartbeat file
     ({WORKER_TMP_DIR}/heartbeat) is missing or older than the liveness
     threshold (WORKER_LIVENESS_SECONDS, default WORKER_POLL_WAIT_SECONDS + 40).
     Makes no AWS or database call.
@@ -259,9 +275,10 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
 def fetch_model_command(dest: str | None) -> None:
     """Fetch the pinned pose model and verify its sha256; nothing is written on a mismatch."""
     from worker.analysis.model import ModelError, fetch_model
+    from worker.config import pose_model_path
 
     try:
-        outcome = fetch_model(dest, log=lambda line: click.echo(line, err=True))
+        outcome = fetch_model(dest, target=pose_model_path(), log=lambda line: click.echo(line, err=True))
     except ModelError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None

@@ -10,23 +10,18 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from worker.errors import ConfigError
 from worker.queue import SQS_MAX_VISIBILITY_SECONDS
 
+__all__ = ["ConfigError", "POSE_MODEL_FILE", "Settings", "load_settings", "pose_model_path", "redact_url"]
+
+# The pinned pose model's file name (worker.analysis.model checks its sha256).
+POSE_MODEL_FILE = "pose_landmarker_full.task"
 REQUIRED_AWS = ("SQS_VIDEO_ANALYSIS_QUEUE_URL", "S3_COACH_VIDEOS_BUCKET", "AWS_REGION")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """The environment does not describe a usable worker; the message lists every problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        super().__init__(
-            f"invalid worker configuration ({count}):\n" + "\n".join(f"  {p}" for p in problems)
-        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +47,9 @@ class Settings:
     metrics_namespace: str = "Cricksy/VideoAnalysis"
     metrics_environment: str = "local"
     metrics_service: str = "cricksy-worker"
+    unknown_job_grace_seconds: float = 300.0
+    analysis_timeout_seconds: float = 1800.0
+    pose_model_path: str | None = None  # load_settings fills it: POSE_MODEL_PATH, else the per-user cache
 
     @property
     def database_url_redacted(self) -> str:
@@ -229,6 +227,11 @@ _VARIABLES = (
          "a key prefix such as results/ (default results/)", empty_is_value=True),
     _Var("WORKER_ANALYZER", "analyzer", _analyzer,
          "module:function of the analysis entry point (default worker.analysis:analyze)"),
+    _Var("WORKER_UNKNOWN_JOB_GRACE_SECONDS", "unknown_job_grace_seconds", _number(0, inclusive=True),
+         "seconds a message whose job row does not exist yet is retried before it is left for the dead-letter "
+         "queue (default 300)"),
+    _Var("WORKER_ANALYSIS_TIMEOUT_SECONDS", "analysis_timeout_seconds", _number(0, inclusive=False),
+         "seconds one analysis may run before its process is killed and the job retried (default 1800)"),
     _Var("ECS_AGENT_URI", "ecs_agent_uri", _agent_uri, "the URI ECS sets for the task's container agent"),
     _Var("WORKER_LIVENESS_SECONDS", "liveness_seconds", _number(0, inclusive=False),
          "seconds without a sign of life from the worker loop after which `cricksy-worker health` fails "
@@ -263,6 +266,16 @@ def setting_problem(name: str, raw: str) -> str | None:
     return None
 
 
+def pose_model_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The pose model file: POSE_MODEL_PATH, else `$XDG_CACHE_HOME/cricksy/models/` (default ~/.cache)."""
+    env = os.environ if environ is None else environ
+    override = env.get("POSE_MODEL_PATH")
+    if override:
+        return Path(override).expanduser()
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "cricksy" / "models" / POSE_MODEL_FILE
+
+
 def load_settings(environ: Mapping[str, str] | None = None, *, aws: bool = True) -> Settings:
     """Build `Settings` from the environment or raise one `ConfigError` naming every problem.
 
@@ -287,5 +300,5 @@ def load_settings(environ: Mapping[str, str] | None = None, *, aws: bool = True)
             problems.append(f"{var.name}: {exc}; expected {var.expected}")
     if problems:
         raise ConfigError(problems)
-    return Settings(**values)
+    return Settings(**values, pose_model_path=str(pose_model_path(env)))
 

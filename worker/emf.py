@@ -45,17 +45,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from worker import errors
+
 AWS_KEY = "_aws"
 ENVIRONMENT, SERVICE, ERROR_CLASS = "Environment", "Service", "ErrorClass"
 
-INVALID_VIDEO = "InvalidVideo"
-MISSING_OBJECT = "MissingObject"
-OVER_LIMIT = "OverLimit"
-MALFORMED_MESSAGE = "MalformedMessage"
-UNKNOWN_JOB = "UnknownJob"
-GAVE_UP = "GaveUp"
-PERMANENT = "Permanent"
-ERROR_CLASSES = (INVALID_VIDEO, MISSING_OBJECT, OVER_LIMIT, MALFORMED_MESSAGE, UNKNOWN_JOB, GAVE_UP, PERMANENT)
+# Each error class of worker.errors carries its own name; this is the list of them.
+ERROR_CLASSES = errors.ERROR_CLASSES
 
 COUNT, SECONDS, COUNT_PER_SECOND = "Count", "Seconds", "Count/Second"
 # The CloudWatch units an EMF MetricDefinition may name.
@@ -152,9 +148,19 @@ def _for(context: Context, metrics: Sequence[Metric], timestamp_ms: int | None, 
                     now_ms() if timestamp_ms is None else timestamp_ms)
 
 
-def job_completed(context: Context, *, job_seconds: float, queue_wait_seconds: Any = None,
-                  frames_analyzed: Any = None, analysis_seconds: Any = None, video_seconds: Any = None,
-                  timestamp_ms: int | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Measure:
+    """Metrics to attach to one event; worker.events renders them with the worker's Context."""
+
+    metrics: tuple[Metric, ...]
+    error_class: str | None = None
+
+    def render(self, context: Context, timestamp_ms: int | None = None) -> dict[str, Any]:
+        return _for(context, self.metrics, timestamp_ms, self.error_class)
+
+
+def completed(*, job_seconds: float, queue_wait_seconds: Any = None, frames_analyzed: Any = None,
+              analysis_seconds: Any = None, video_seconds: Any = None) -> Measure:
     """JobsCompleted and the job's timings; inputs that are not finite numbers leave their metric out."""
     metrics = [Metric("JobsCompleted", 1, COUNT), Metric("JobDuration", round(job_seconds, 3), SECONDS)]
     if (wait := finite(queue_wait_seconds)) is not None:
@@ -164,16 +170,32 @@ def job_completed(context: Context, *, job_seconds: float, queue_wait_seconds: A
         metrics.append(Metric("AnalysedFramesPerSecond", round(frames / analysis, 3), COUNT_PER_SECOND))
     if (video := finite(video_seconds)) is not None:
         metrics.append(Metric("VideoSecondsProcessed", round(video, 3), SECONDS))
-    return _for(context, metrics, timestamp_ms)
+    return Measure(tuple(metrics))
 
 
-def job_failed(context: Context, error_class: str, *, timestamp_ms: int | None = None) -> dict[str, Any]:
+def failed(error_class: str) -> Measure:
     """JobsFailed, counted overall and by `error_class` (one of ERROR_CLASSES)."""
     if error_class not in ERROR_CLASSES:
         raise ValueError(f"error class {error_class!r} is not one of {', '.join(ERROR_CLASSES)}")
-    return _for(context, [Metric("JobsFailed", 1, COUNT)], timestamp_ms, error_class)
+    return Measure((Metric("JobsFailed", 1, COUNT),), error_class)
+
+
+RETRIED = Measure((Metric("JobsRetried", 1, COUNT),))
+
+
+def job_completed(context: Context, *, job_seconds: float, queue_wait_seconds: Any = None,
+                  frames_analyzed: Any = None, analysis_seconds: Any = None, video_seconds: Any = None,
+                  timestamp_ms: int | None = None) -> dict[str, Any]:
+    """The EMF members of `completed(...)` for one context."""
+    return completed(job_seconds=job_seconds, queue_wait_seconds=queue_wait_seconds, frames_analyzed=frames_analyzed,
+                     analysis_seconds=analysis_seconds, video_seconds=video_seconds).render(context, timestamp_ms)
+
+
+def job_failed(context: Context, error_class: str, *, timestamp_ms: int | None = None) -> dict[str, Any]:
+    """The EMF members of `failed(error_class)` for one context."""
+    return failed(error_class).render(context, timestamp_ms)
 
 
 def job_retried(context: Context, *, timestamp_ms: int | None = None) -> dict[str, Any]:
     """JobsRetried: a transient failure, handed back to the queue to be tried again."""
-    return _for(context, [Metric("JobsRetried", 1, COUNT)], timestamp_ms)
+    return RETRIED.render(context, timestamp_ms)

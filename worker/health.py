@@ -10,8 +10,8 @@ while its job stays hidden and leased; `health` then fails and ECS replaces
 the task, after which the message reappears for another worker.
 
 `health` runs inside the task every interval, so it stays cheap: it validates
-the configuration (all of it), checks the pose model when the configured
-analyzer needs it, and reads one mtime. No AWS or database call, and nothing
+the configuration (all of it), asks the configured analyzer whether it can
+run (the pose analyzer checks its model), and reads one mtime. No AWS or database call, and nothing
 heavy is imported (no MediaPipe, OpenCV, numpy, boto3 or database driver).
 """
 from __future__ import annotations
@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 from worker.config import ConfigError, Settings, load_settings
+from worker.seam import check_analyzer, load_analyzer
 
 HEARTBEAT_FILE = "heartbeat"
 # The longest legitimate gap between two touches outside a long poll; see liveness_threshold.
 LIVENESS_SLACK_SECONDS = 40.0
-# Analyzers in this module load the pose model; a stand-in (WORKER_ANALYZER) may not need it.
-POSE_ANALYSIS_MODULE = "worker.analysis"
 
 
 class Unhealthy(Exception):
@@ -75,15 +74,12 @@ def heartbeat_age(path: Path, now: float | None = None) -> float | None:
     return max(0.0, (time.time() if now is None else now) - modified)
 
 
-def _needs_pose_model(analyzer: str) -> bool:
-    return analyzer.partition(":")[0] == POSE_ANALYSIS_MODULE
-
-
 def check() -> str:
     """Check this process's environment as the worker would see it; returns a one-line summary.
 
     Raises Unhealthy with a one-line reason: configuration invalid (the first
-    problem and how many more), pose model missing or not the pinned file,
+    problem and how many more), the analyzer's own check failed (the pose
+    model missing or not the pinned file),
     heartbeat missing or older than `liveness_threshold`.
     """
     try:
@@ -91,13 +87,12 @@ def check() -> str:
     except ConfigError as exc:
         first, more = exc.problems[0], len(exc.problems) - 1
         raise Unhealthy(f"configuration invalid: {first}" + (f" (and {more} more)" if more else "")) from None
-    if _needs_pose_model(settings.analyzer):
-        from worker.analysis.model import ModelError, load_verified_model, model_path
-
-        try:
-            load_verified_model(model_path())
-        except ModelError as exc:
-            raise Unhealthy(str(exc)) from None
+    try:
+        check_analyzer(load_analyzer(settings.analyzer), settings)
+    except ConfigError as exc:
+        raise Unhealthy(f"configuration invalid: {exc.problems[0]}") from None
+    except Exception as exc:  # the analyzer's own one-line reason (e.g. the pose model is missing)
+        raise Unhealthy(str(exc)) from None
     path = heartbeat_path(settings)
     threshold = liveness_threshold(settings)
     age = heartbeat_age(path)

@@ -40,6 +40,8 @@ jobs_table = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
     sa.Column("lease_owner", sa.Text()),
+    sa.Column("artifacts_prefix", sa.Text()),
+    sa.Column("lease_message_id", sa.Text()),
 )
 
 
@@ -92,6 +94,10 @@ class Claim:
     s3_key: str
     # Submit to this attempt's start, by the database clock: a measurement, not part of the claim's identity.
     queue_wait_seconds: float | None = field(default=None, compare=False)
+    # The previous attempt's worker died holding the job (its lease expired): nobody settled that attempt.
+    took_over: bool = field(default=False, compare=False)
+    # What the previous attempt recorded when it handed the job back, if anything.
+    previous_error: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,11 +110,27 @@ class RequeueOutcome:
     lease_remaining_seconds: float | None = None  # negative: expired that long ago
 
 
+# Every statement here is one row by primary key: anything slower is a sick database or a lock held by a dead
+# connection, and the loop must get control back (to retry, to honour the stop window) rather than wait.
+STATEMENT_TIMEOUT_MS = 15000
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def create_engine(database_url: str) -> Engine:
-    """An engine that notices dropped connections and fails fast when the database is unreachable."""
+    """An engine that notices dropped connections and fails fast when the database is unreachable.
+
+    TCP keepalives and a TCP user timeout turn a half-open connection (a
+    database host gone without a FIN) into an error within about 30 s instead
+    of a read that never returns; the statement timeout bounds a stuck query.
+    """
     connect_args: dict[str, Any] = {}
     if database_url.startswith("postgresql"):
-        connect_args["connect_timeout"] = 10
+        # Appended to any `options` the URL carries (e.g. a search_path), never replacing them.
+        options = " ".join(filter(None, [sa.engine.make_url(database_url).query.get("options"),
+                                         f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"]))
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "keepalives": 1, "keepalives_idle": 10,
+                        "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30000,
+                        "options": options}
     return sa.create_engine(database_url, pool_pre_ping=True, connect_args=connect_args)
 
 
@@ -159,33 +181,40 @@ class JobStore:
             return None
         return (_as_utc(row[0]) - _as_utc(row[1])).total_seconds()
 
-    def claim(self, job_id: uuid.UUID, lease_seconds: float, owner: str) -> Claim | None:
-        """Take the job if it is queued or its holder's lease expired; None when someone else has it."""
+    def claim(self, job_id: uuid.UUID, lease_seconds: float, owner: str, message_id: str | None = None
+              ) -> Claim | None:
+        """Take the job if it is queued or its holder's lease expired; None when someone else has it.
+
+        The row is locked while the previous state is read, so `took_over` says
+        truly whether this claim ended a dead worker's attempt.
+        """
         c = jobs_table.c
+        claimable = sa.or_(c.status == QUEUED, sa.and_(c.status == PROCESSING, c.lease_expires_at < db_now()))
         statement = (
             jobs_table.update()
             .where(c.id == job_id)
-            .where(sa.or_(c.status == QUEUED,
-                          sa.and_(c.status == PROCESSING, c.lease_expires_at < db_now())))
+            .where(claimable)
             .values(status=PROCESSING, attempts=c.attempts + 1, lease_expires_at=_seconds(lease_seconds),
-                    lease_owner=owner, started_at=db_now(), updated_at=db_now())
+                    lease_owner=owner, lease_message_id=message_id, started_at=db_now(), updated_at=db_now())
             .returning(c.attempts, c.s3_bucket, c.s3_key, c.created_at, c.started_at)
         )
         with self.engine.begin() as conn:
-            row = conn.execute(statement).first()
+            before = conn.execute(sa.select(c.status, c.error).where(c.id == job_id).with_for_update()).first()
+            row = conn.execute(statement).first() if before is not None else None
         if row is None:
             return None
         waited = (_as_utc(row.started_at) - _as_utc(row.created_at)).total_seconds()
-        return Claim(job_id, row.attempts, row.s3_bucket, row.s3_key, waited)
+        return Claim(job_id, row.attempts, row.s3_bucket, row.s3_key, waited,
+                     took_over=before.status == PROCESSING, previous_error=before.error)
 
     def extend_lease(self, claim: Claim, lease_seconds: float) -> bool:
         """Push the lease forward; False means the attempt was fenced off."""
         return self._fenced(claim, lease_expires_at=_seconds(lease_seconds))
 
-    def complete(self, claim: Claim, results: dict[str, Any]) -> bool:
-        """Store the results and mark the job completed in one statement (hence one transaction)."""
+    def complete(self, claim: Claim, results: dict[str, Any], artifacts_prefix: str | None = None) -> bool:
+        """Store the results, where their artifacts are, and `completed` in one statement (one transaction)."""
         json.dumps(results, allow_nan=False)  # JSONB rejects NaN: fail here, with the reason, not there.
-        return self._fenced(claim, status=COMPLETED, results=results, error=None,
+        return self._fenced(claim, status=COMPLETED, results=results, artifacts_prefix=artifacts_prefix, error=None,
                             completed_at=db_now(), lease_expires_at=None)
 
     def fail(self, claim: Claim, error: str) -> bool:

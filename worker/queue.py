@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from worker.errors import MalformedMessage
+
+__all__ = ["SQS_MAX_VISIBILITY_SECONDS", "JobQueue", "MalformedMessage", "Message", "message_body"]
+
 SQS_MAX_VISIBILITY_SECONDS = 43200
-
-
-class MalformedMessage(ValueError):
-    """The body is not `{"job_id": "<uuid>"}`; the message says what it was instead."""
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,12 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int
+    sent_at: float | None = None  # epoch seconds (SQS SentTimestamp)
 
     def job_id(self) -> uuid.UUID:
         try:
             doc = json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # "[" * 100000 exhausts the parser's recursion, not its syntax
             raise MalformedMessage(f"body is not JSON: {self.body[:200]!r}") from None
         if not isinstance(doc, dict) or "job_id" not in doc:
             raise MalformedMessage(f'body has no "job_id": {self.body[:200]!r}')
@@ -58,17 +59,20 @@ class JobQueue:
             MaxNumberOfMessages=1,
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         messages = response.get("Messages") or []
         if not messages:
             return None
         raw = messages[0]
+        attributes = raw.get("Attributes", {})
+        sent = attributes.get("SentTimestamp")
         return Message(
             message_id=raw["MessageId"],
             receipt_handle=raw["ReceiptHandle"],
             body=raw.get("Body", ""),
-            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            sent_at=int(sent) / 1000 if sent else None,
         )
 
     def send(self, job_id: uuid.UUID) -> str:

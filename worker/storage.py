@@ -11,24 +11,24 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
 
-from worker.errors import InvalidVideoError, PermanentJobError
+from worker.errors import ForbiddenWriteError, InvalidVideoError, MissingObjectError, OverLimitError
+
+__all__ = ["CHUNK_BYTES", "MissingObjectError", "OverLimitError", "VideoStore", "safe_file_name", "upload_key"]
 
 CHUNK_BYTES = 1024 * 1024
 _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "403", "AccessDenied"}
 
 
-class MissingObjectError(PermanentJobError):
-    """The video object does not exist, or is not where this worker may read it."""
-
-
-class OverLimitError(PermanentJobError):
-    """The video is larger than WORKER_MAX_VIDEO_BYTES."""
-
-
 def _size(size: int) -> str:
     return f"{size} bytes" if size < 1_000_000 else f"{size / 1e6:.1f} MB"
+
+
+def upload_key(job_id: uuid.UUID, file_name: str, uploads_prefix: str = "uploads/") -> str:
+    """Where a producer puts the video: `<uploads prefix><job id>/<file name>`, the only place workers read."""
+    return f"{uploads_prefix}{job_id}/{file_name}"
 
 
 def safe_file_name(key: str) -> str:
@@ -46,10 +46,11 @@ class VideoStore:
         self.results_prefix = results_prefix
 
     def upload_key(self, job_id: uuid.UUID, file_name: str) -> str:
-        return f"{self.uploads_prefix}{job_id}/{file_name}"
+        return upload_key(job_id, file_name, self.uploads_prefix)
 
-    def result_key(self, job_id: uuid.UUID, artifact: str) -> str:
-        return f"{self.results_prefix}{job_id}/{artifact}"
+    def artifacts_prefix(self, job_id: uuid.UUID, attempt: int) -> str:
+        """Where one attempt writes: a stale attempt can never overwrite the pictures another one committed."""
+        return f"{self.results_prefix}{job_id}/{attempt}/"
 
     def upload_video(self, path: Path, job_id: uuid.UUID) -> str:
         key = self.upload_key(job_id, path.name)
@@ -105,20 +106,38 @@ class VideoStore:
             raise InvalidVideoError(f"video {where} is empty (0 bytes): upload the video again")
         return path
 
-    def upload_artifacts(self, job_id: uuid.UUID, out_dir: Path, artifacts: dict[str, str],
+    def upload_artifacts(self, prefix: str, out_dir: Path, artifacts: dict[str, str],
                          progress: Callable[[], None] = lambda: None) -> dict[str, str]:
-        """Upload each artifact file; returns artifact name -> S3 key.
+        """Upload each artifact file to `prefix` + its name relative to `out_dir`; returns name -> S3 key.
 
         `progress` is called as bytes go out (from the transfer's threads), so a
-        long upload counts as a sign of life and a stalled one does not.
+        long upload counts as a sign of life and a stalled one does not. A
+        refused write (AccessDenied) is permanent: retrying cannot grant the task
+        role a permission, so the error names the key and the prefix it may write.
         """
         keys = {}
         root = out_dir.resolve()
+        if not prefix.startswith(self.results_prefix):
+            raise ValueError(f"artifacts prefix {prefix!r} is outside the results prefix {self.results_prefix!r}")
         for name, relative in artifacts.items():
             path = (root / relative).resolve()
             if root not in path.parents or not path.is_file():
                 raise ValueError(f"artifact {name!r} names {relative!r}, which is not a file inside {out_dir}")
-            key = self.result_key(job_id, PurePosixPath(*path.relative_to(root).parts).as_posix())
-            self.client.upload_file(os.fspath(path), self.bucket, key, Callback=lambda _sent: progress())
+            key = prefix + PurePosixPath(*path.relative_to(root).parts).as_posix()
+            try:
+                self.client.upload_file(os.fspath(path), self.bucket, key, Callback=lambda _sent: progress())
+            except (ClientError, S3UploadFailedError) as exc:
+                if _denied(exc):
+                    raise ForbiddenWriteError(
+                        f"writing s3://{self.bucket}/{key} was refused (AccessDenied): the task role may write "
+                        f"only under s3://{self.bucket}/{self.results_prefix}; check S3_RESULTS_PREFIX and the "
+                        "role's PutObject resource") from exc
+                raise
             keys[name] = key
         return keys
+
+
+def _denied(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code")) in ("AccessDenied", "403")
+    return "(AccessDenied)" in str(exc) or "(403)" in str(exc)

@@ -1,8 +1,10 @@
-"""Putting jobs on the queue: a new video (`submit`) or a job whose message is gone (`requeue`).
+"""Putting jobs on the queue: the producer contract as a Python API, used by `submit` and `requeue`.
 
-The row is committed before its message is sent, so a worker can never receive
-a message for a row it cannot see yet. If sending fails, the row is marked
-`failed` with instructions, which `requeue` can act on.
+An API service imports this instead of copying it (README, "Submitting jobs
+from another service"): `upload_key` says where the video goes, `enqueue`
+commits the row and then sends the message, in that order, so a worker never
+receives a message for a row it cannot see yet. If sending fails, the row is
+marked `failed` with instructions, which `requeue` can act on.
 
 `requeue` also rescues jobs the dead-letter queue stranded: when the database
 was unreachable at the moment the queue gave up on a message, the row is still
@@ -18,7 +20,12 @@ from pathlib import Path
 
 from worker.clients import Services
 from worker.jobs import COMPLETED, FAILED, PROCESSING, QUEUED, RequeueOutcome
+from worker.errors import describe
 from worker.logs import log_event
+from worker.queue import message_body
+from worker.storage import upload_key
+
+__all__ = ["RequeueRefused", "enqueue", "message_body", "new_job_id", "requeue", "submit", "upload_key"]
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +40,35 @@ def _send_or_fail(services: Services, job_id: uuid.UUID, what: str) -> None:
     except Exception as exc:
         services.jobs.mark_failed(
             job_id, QUEUED,
-            f"{what} could not send the queue message ({type(exc).__name__}: {exc}); "
+            f"{what} could not send the queue message ({describe(exc)}); "
             f"run `cricksy-worker requeue {job_id}`",
         )
         raise
     log_event(log, "job.queued", job_id=str(job_id), message_id=message_id)
 
 
+def new_job_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def enqueue(services: Services, job_id: uuid.UUID, s3_key: str, **log_fields: object) -> None:
+    """Record a `queued` job for a video already uploaded to `s3_key`, then send its message.
+
+    The row is committed first (the order the worker relies on); a message
+    whose row is not there yet is retried for WORKER_UNKNOWN_JOB_GRACE_SECONDS,
+    then left for the dead-letter queue, never run.
+    """
+    services.jobs.create(job_id, services.store.bucket, s3_key)
+    log_event(log, "job.submitted", job_id=str(job_id), s3_bucket=services.store.bucket, s3_key=s3_key,
+              **log_fields)
+    _send_or_fail(services, job_id, "submit")
+
+
 def submit(services: Services, video: Path) -> uuid.UUID:
     """Upload `video`, record a queued job and queue it; returns the new job id."""
-    job_id = uuid.uuid4()
+    job_id = new_job_id()
     key = services.store.upload_video(video, job_id)
-    services.jobs.create(job_id, services.store.bucket, key)
-    log_event(log, "job.submitted", job_id=str(job_id), s3_bucket=services.store.bucket, s3_key=key,
-              video_bytes=video.stat().st_size)
-    _send_or_fail(services, job_id, "submit")
+    enqueue(services, job_id, key, video_bytes=video.stat().st_size)
     return job_id
 
 

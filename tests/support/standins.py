@@ -1,20 +1,19 @@
 """Small real stand-ins for the analysis side, and the tiny clips they read.
 
 They honour the analysis contract (`analyze(video_path, out_dir, *, max_seconds,
-progress) -> dict` with `artifacts`), really decode video with OpenCV, and raise
-`InvalidVideoError` for input they cannot read. The worker selects one with
+progress, model_path) -> dict` with `artifacts`), really decode video with OpenCV, and raise
+`InvalidVideoError` for input they cannot read. OpenCV is imported where it is
+used, so that loading a stand-in (as `cricksy-worker health` does) stays cheap. The worker selects one with
 `WORKER_ANALYZER=tests.support.standins:<function>`.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import cv2
-import numpy as np
 
 from worker.errors import InvalidVideoError
 
@@ -26,6 +25,9 @@ Progress = Callable[[int, "int | None"], None] | None
 
 def write_clip(path: Path, frames: int = 12, fps: float = 12.0, size: tuple[int, int] = (64, 48)) -> Path:
     """Write an MP4 (mp4v) of a white bar sliding across a black frame."""
+    import cv2
+    import numpy as np
+
     width, height = size
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened(), f"OpenCV cannot write {path}"
@@ -40,8 +42,10 @@ def write_clip(path: Path, frames: int = 12, fps: float = 12.0, size: tuple[int,
 
 
 def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-                 max_seconds: float | None = None, progress: Progress = None) -> dict:
+                 max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
     """Decode every frame, report progress per frame, write `frames.json`."""
+    import cv2
+
     delay = float(os.environ.get(FRAME_DELAY_ENV, "0"))
     capture = cv2.VideoCapture(str(video_path))
     if not capture.isOpened():
@@ -71,7 +75,7 @@ def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 
 def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-          max_seconds: float | None = None, progress: Progress = None) -> dict:
+          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
     """`count_frames`, after writing to file descriptor 2 the way native libraries (glog, TFLite) do."""
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"W0000 00:00:1795455108.577142   26861 some_calculator.cc:121] a native warning\n")
@@ -79,13 +83,13 @@ def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 
 def crash(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-          max_seconds: float | None = None, progress: Progress = None) -> dict:
+          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
     """Fail the way a bug or a flaky dependency does: not a PermanentJobError, so it is retried."""
     raise RuntimeError("stand-in analysis crashed")
 
 
 def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-            max_seconds: float | None = None, progress: Progress = None) -> dict:
+            max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
     """Next to no work (for measuring the loop's own overhead): one progress call, one tiny artifact."""
     size = Path(video_path).stat().st_size
     if progress is not None:
@@ -95,10 +99,19 @@ def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 
 def hang(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-         max_seconds: float | None = None, progress: Progress = None) -> dict:
+         max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
     """Report progress on three frames, then block forever inside the fourth, like a frame that never returns."""
     for frame in range(1, 4):
         if progress is not None:
             progress(frame, None)
     while True:
         time.sleep(3600)
+
+
+def suicide(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+            max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+    """Die the way a native crash or the OOM killer ends a process: SIGKILL, no exception, no answer."""
+    if progress is not None:
+        progress(1, 12)
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.aws import REPO_ROOT, Queues, free_port, worker_environ
+from tests.support.events import matching, parse_events
 from worker.clients import Services, connect
 from worker.config import Settings, load_settings
 from worker.health import HEARTBEAT_FILE
@@ -54,18 +55,6 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.
                           timeout=timeout)
 
 
-def parse_events(text: str) -> list[dict[str, Any]]:
-    """Every stderr line as a dict; a line that is not a JSON object becomes {"event": None, "line": ...}."""
-    events = []
-    for line in text.splitlines():
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            doc = None
-        events.append(doc if isinstance(doc, dict) else {"event": None, "line": line})
-    return events
-
-
 class WorkerProcess:
     """`cricksy-worker run` as a child process, its stderr captured to a file we can read while it runs."""
 
@@ -76,9 +65,7 @@ class WorkerProcess:
                                      stdout=subprocess.DEVNULL, stderr=self._log)
 
     def events(self, name: str | None = None, **match: Any) -> list[dict[str, Any]]:
-        events = parse_events(self.log_path.read_text(errors="replace"))
-        return [e for e in events if (name is None or e.get("event") == name)
-                and all(e.get(key) == value for key, value in match.items())]
+        return matching(parse_events(self.log_path.read_text(errors="replace")), name, **match)
 
     def wait_for(self, name: str, timeout: float = 30, **match: Any) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ def test_init_db_twice_is_safe_and_keeps_rows(database_url: str) -> None:
     first = run_cli("init-db", env=env)
     assert first.returncode == 0, first.stderr
     (migrated,) = [e for e in parse_events(first.stderr) if e["event"] == "db.migrated"]
-    assert (migrated["from_revision"], migrated["to_revision"]) == (None, "0001")
+    assert (migrated["from_revision"], migrated["to_revision"]) == (None, "0002")
 
     job_id = uuid.uuid4()
     store = JobStore(create_engine(load_settings(env, aws=False).database_url))
@@ -30,7 +30,7 @@ def test_init_db_twice_is_safe_and_keeps_rows(database_url: str) -> None:
     second = run_cli("init-db", env=env)
     assert second.returncode == 0, second.stderr
     (migrated,) = [e for e in parse_events(second.stderr) if e["event"] == "db.migrated"]
-    assert (migrated["from_revision"], migrated["to_revision"]) == ("0001", "0001")
+    assert (migrated["from_revision"], migrated["to_revision"]) == ("0002", "0002")
     assert store.get(job_id)["status"] == "queued"
     store.engine.dispose()
 
@@ -176,7 +176,7 @@ def test_run_refuses_an_uninitialised_database(postgres_url: str, moto_endpoint:
     result = run_cli("run", env=env)
     assert result.returncode == 1
     (failed,) = [e for e in parse_events(result.stderr) if e["event"] == "worker.failed"]
-    assert "the database schema is at revision none, this worker needs 0001: run `cricksy-worker init-db`" in (
+    assert "the database schema is at revision none, this worker needs 0002: run `cricksy-worker init-db`" in (
         failed["error"])
 
 

@@ -18,7 +18,7 @@ import pytest
 from tests.support.aws import REPO_ROOT
 from tests.worker.harness import STANDINS, Stack, TcpProxy, WorkerProcess, cli_path, run_cli, wait_until
 from worker.analysis import model
-from worker.config import load_settings
+from worker.config import load_settings, pose_model_path
 from worker.health import HEARTBEAT_FILE, liveness_threshold
 
 StartWorker = Callable[[dict[str, str]], WorkerProcess]
@@ -29,15 +29,16 @@ NOWHERE = "127.0.0.1:9"  # the discard port: nothing answers
 def verified_model() -> Path:
     """The pinned pose model, as `cricksy-worker fetch-model` installs it (scripts/setup.sh)."""
     try:
-        model.load_verified_model()
+        model.load_verified_model(pose_model_path())
     except model.ModelError as exc:
         pytest.fail(f"{exc} -- the health check of the real analyzer needs the model", pytrace=False)
-    return model.model_path()
+    return pose_model_path()
 
 
 def health_env(scratch: Path, **overrides: str) -> dict[str, str]:
     env = {
         "PATH": os.environ["PATH"],
+        "PYTHONPATH": REPO_ROOT,  # health loads the configured analyzer to ask what it needs
         "DATABASE_URL": f"postgresql://cricksy:pw@{NOWHERE}/cricksy",
         "SQS_VIDEO_ANALYSIS_QUEUE_URL": f"http://{NOWHERE}/123456789012/cricksy-video-analysis-test",
         "S3_COACH_VIDEOS_BUCKET": "cricksy-coach-videos",

@@ -37,12 +37,12 @@ def test_migrations_run_twice_keep_rows_and_leave_other_alembic_history_alone(en
     with engine.begin() as conn:  # another application's alembic history in the same database
         conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
         conn.execute(sa.text("INSERT INTO alembic_version VALUES ('backend_42')"))
-    assert migrations.upgrade(engine) == (None, "0001")
+    assert migrations.upgrade(engine) == (None, "0002")
     store = JobStore(engine)
     job_id = new_job(store)
-    assert migrations.upgrade(engine) == ("0001", "0001")
+    assert migrations.upgrade(engine) == ("0002", "0002")
     assert store.get(job_id)["status"] == "queued"
-    assert migrations.current_revision(engine) == migrations.head_revision() == "0001"
+    assert migrations.current_revision(engine) == migrations.head_revision() == "0002"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "backend_42"
         columns = {c["name"] for c in sa.inspect(conn).get_columns("video_analysis_jobs")}
@@ -196,3 +196,21 @@ def test_a_claim_measures_the_queue_wait_by_the_database_clock(store: JobStore) 
                      .values(created_at=created - timedelta(minutes=10)))
     claim = store.claim(job_id, 30, "w")
     assert 600 <= claim.queue_wait_seconds < 660
+
+
+def test_postgresql_connections_have_keepalives_a_statement_timeout_and_keep_the_urls_options(
+        postgres_url: str) -> None:
+    from worker.config import load_settings
+    from worker.jobs import STATEMENT_TIMEOUT_MS, create_engine
+
+    engine = create_engine(load_settings({"DATABASE_URL": postgres_url}, aws=False).database_url)
+    try:
+        with engine.connect() as conn:
+            timeout = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+            search_path = conn.exec_driver_sql("SHOW search_path").scalar()
+            params = conn.connection.dbapi_connection.info.get_parameters()
+    finally:
+        engine.dispose()
+    assert timeout == f"{STATEMENT_TIMEOUT_MS // 1000}s"
+    assert search_path.startswith("cricksy_t_")  # the URL's own options survive
+    assert (params["keepalives"], params["keepalives_idle"], params["tcp_user_timeout"]) == ("1", "10", "30000")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.aws import create_queues
+from tests.support.events import Captured, capture_events
 from tests.support.standins import count_frames, crash, write_clip
 from tests.worker.harness import PROTECT, UNPROTECT, FakeEcsAgent, Stack, wait_until
 from worker.clients import connect
@@ -38,8 +38,13 @@ class Counting:
 
 
 @pytest.fixture
-def make_worker(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[..., Worker]]:
-    caplog.set_level(logging.DEBUG, logger="worker")
+def events() -> Iterator[Captured]:
+    with capture_events() as captured:
+        yield captured
+
+
+@pytest.fixture
+def make_worker(events: Captured) -> Iterator[Callable[..., Worker]]:
     made: list[Worker] = []
 
     def make(stack: Stack, analyzer: Analyzer = count_frames, **env: str) -> Worker:
@@ -54,11 +59,6 @@ def make_worker(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[..., Work
         worker.services.jobs.engine.dispose()
 
 
-def events(caplog: pytest.LogCaptureFixture, name: str | None = None) -> list[dict[str, Any]]:
-    found = [{"event": r.msg, **r.event_fields} for r in caplog.records if hasattr(r, "event_fields")]
-    return [e for e in found if name is None or e["event"] == name]
-
-
 def run_until(worker: Worker, condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     def step() -> Any:
         return condition() or worker.poll_once() or condition()
@@ -71,7 +71,7 @@ def queue_empty(stack: Stack) -> bool:
 
 
 def test_a_submitted_video_is_analysed_stored_and_its_message_deleted(
-        stack: Stack, clip: Path, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture) -> None:
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker], events: Captured) -> None:
     job_id = stack.submit(clip)
     worker = make_worker(stack)
     run_until(worker, lambda: stack.row(job_id)["status"] == "completed", "the job to complete")
@@ -79,23 +79,24 @@ def test_a_submitted_video_is_analysed_stored_and_its_message_deleted(
     row = stack.row(job_id)
     assert row["results"]["frames"] == 12
     assert row["results"]["max_seconds"] == 300.0
-    key = f"results/{job_id}/frames.json"
-    assert row["results"]["artifacts"] == {"frame_count": key}
+    key = f"results/{job_id}/1/frames.json"
+    assert row["results"]["artifacts"] == {"frame_count": "frames.json"}
+    assert row["artifacts_prefix"] == f"results/{job_id}/1/"
     assert json.loads(stack.object_body(key)) == {"frames": 12}
     assert (row["attempts"], row["error"], row["lease_expires_at"]) == (1, None, None)
     assert row["started_at"] <= row["completed_at"]
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
     assert stack.job_scratch() == []
 
-    names = [e["event"] for e in events(caplog) if e.get("job_id") == str(job_id)]
+    names = [e["event"] for e in events() if e.get("job_id") == str(job_id)]
     assert names.index("job.claimed") < names.index("job.analysis_started") < names.index("job.completed")
-    (finished,) = events(caplog, "job.finished")
+    (finished,) = events("job.finished")
     assert finished["outcome"] == "completed"
     assert set(finished["timings_ms"]) == {"poll", "claim", "download", "analysis", "upload", "commit", "delete"}
 
 
 def test_a_message_for_a_completed_job_is_deleted_without_running_it_again(
-        stack: Stack, clip: Path, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture) -> None:
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker], events: Captured) -> None:
     analyzer = Counting()
     job_id = stack.submit(clip)
     worker = make_worker(stack, analyzer)
@@ -103,7 +104,7 @@ def test_a_message_for_a_completed_job_is_deleted_without_running_it_again(
     completed_at = stack.row(job_id)["completed_at"]
 
     stack.queues.send(json.dumps({"job_id": str(job_id)}))
-    run_until(worker, lambda: events(caplog, "job.duplicate"), "the duplicate to be seen")
+    run_until(worker, lambda: events("job.duplicate"), "the duplicate to be seen")
     assert analyzer.calls == 1
     row = stack.row(job_id)
     assert (row["attempts"], row["completed_at"]) == (1, completed_at)
@@ -150,13 +151,13 @@ def _empty_file(stack: Stack, clip: Path) -> uuid.UUID:
 ], ids=["missing-object", "outside-uploads", "not-a-video", "empty", "too-big", "too-long"])
 def test_permanent_problems_fail_the_job_with_its_reason_and_delete_the_message(
         stack: Stack, clip: Path, make_worker: Callable[..., Worker], make_job: Callable[[Stack, Path], uuid.UUID],
-        env: dict[str, str], error: str, error_class: str, caplog: pytest.LogCaptureFixture) -> None:
+        env: dict[str, str], error: str, error_class: str, events: Captured) -> None:
     job_id = make_job(stack, clip)
     worker = make_worker(stack, **env)
     run_until(worker, lambda: stack.row(job_id)["status"] == "failed", "the job to fail")
     row = stack.row(job_id)
     assert error in row["error"]
-    (failed,) = events(caplog, "job.failed")
+    (failed,) = events("job.failed")
     assert (failed["JobsFailed"], failed["ErrorClass"]) == (1, error_class)
     assert (row["attempts"], row["results"]) == (1, None)
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
@@ -169,31 +170,35 @@ def test_permanent_problems_fail_the_job_with_its_reason_and_delete_the_message(
     ('{"job_id": "42"}', "job_id '42' is not a UUID"),
 ])
 def test_malformed_messages_are_deleted_with_the_reason_logged(
-        stack: Stack, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture,
+        stack: Stack, make_worker: Callable[..., Worker], events: Captured,
         body: str, error: str) -> None:
     stack.queues.send(body)
     worker = make_worker(stack)
-    (rejected,) = run_until(worker, lambda: events(caplog, "message.rejected"), "the message to be rejected")
+    (rejected,) = run_until(worker, lambda: events("message.rejected"), "the message to be rejected")
     assert error in rejected["error"] and rejected["job_id"] is None
     assert (rejected["JobsFailed"], rejected["ErrorClass"]) == (1, "MalformedMessage")
     wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
 
 
-def test_a_message_for_an_unknown_job_is_deleted(
-        stack: Stack, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture) -> None:
+def test_a_message_for_an_unknown_job_is_retried_for_its_grace_period_then_dead_lettered_not_deleted(
+        stack: Stack, make_worker: Callable[..., Worker], events: Captured) -> None:
     job_id = uuid.uuid4()
     stack.services.queue.send(job_id)
-    worker = make_worker(stack)
-    (rejected,) = run_until(worker, lambda: events(caplog, "job.rejected"), "the message to be rejected")
+    worker = make_worker(stack, WORKER_UNKNOWN_JOB_GRACE_SECONDS="2", WORKER_POLL_WAIT_SECONDS="1")
+    (rejected,) = run_until(worker, lambda: events("job.rejected"), "the grace period to end")
     assert rejected["job_id"] == str(job_id) and "unknown job id" in rejected["error"]
+    assert "message left for the dead-letter queue" in rejected["error"]
     assert (rejected["JobsFailed"], rejected["ErrorClass"]) == (1, "UnknownJob")
-    wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
+    assert len(events("job.unknown")) == stack.queues.max_receive_count - 1  # retried, never deleted
+    dead = run_until(worker, lambda: stack.queues.receive_bodies(stack.queues.dlq_url, wait=0),
+                     "the message to reach the dead-letter queue")
+    assert dead == [json.dumps({"job_id": str(job_id)})]
     assert stack.jobs.get(job_id) is None
 
 
 def test_transient_failures_are_retried_then_given_up_and_left_for_the_dead_letter_queue(
         stack: Stack, clip: Path, make_worker: Callable[..., Worker], sqs: Any,
-        caplog: pytest.LogCaptureFixture) -> None:
+        events: Captured) -> None:
     stack = dataclasses.replace(stack, queues=create_queues(sqs, max_receive_count=2))
     job_id = stack.submit(clip)
     worker = make_worker(stack, crash, WORKER_VISIBILITY_TIMEOUT_SECONDS="3")
@@ -211,7 +216,7 @@ def test_transient_failures_are_retried_then_given_up_and_left_for_the_dead_lett
                      "the message to reach the dead-letter queue")
     assert dead == [json.dumps({"job_id": str(job_id)})]
     assert stack.job_scratch() == []
-    (retry,), (gave_up,) = events(caplog, "job.retry"), events(caplog, "job.gave_up")
+    (retry,), (gave_up,) = events("job.retry"), events("job.gave_up")
     assert retry["JobsRetried"] == 1 and "JobsFailed" not in retry
     assert (gave_up["JobsFailed"], gave_up["ErrorClass"]) == (1, "GaveUp")
 
@@ -265,7 +270,7 @@ def test_the_heartbeat_keeps_a_long_job_hidden_and_leased(
 
 
 def test_a_worker_that_lost_its_lease_abandons_the_job_without_writing(
-        stack: Stack, tmp_path: Path, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture,
+        stack: Stack, tmp_path: Path, make_worker: Callable[..., Worker], events: Captured,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRICKSY_TEST_FRAME_DELAY", "0.5")
     job_id = stack.submit(write_clip(tmp_path / "long.mp4"))
@@ -284,10 +289,10 @@ def test_a_worker_that_lost_its_lease_abandons_the_job_without_writing(
 
     usurper = threading.Thread(target=take_over)
     usurper.start()
-    run_until(worker, lambda: events(caplog, "job.finished"), "the first attempt to end")
+    run_until(worker, lambda: events("job.finished"), "the first attempt to end")
     usurper.join()
     assert taken[0] is not None and taken[0].attempt == 2
-    (finished,) = events(caplog, "job.finished")
+    (finished,) = events("job.finished")
     assert finished["outcome"] == "lease_lost"
     row = stack.row(job_id)
     assert (row["status"], row["attempts"], row["lease_owner"], row["results"]) == (
@@ -315,11 +320,11 @@ def test_scale_in_protection_is_held_exactly_while_a_job_runs(
 
 
 def test_a_message_for_a_job_another_worker_holds_comes_back_when_its_lease_would_end(
-        stack: Stack, clip: Path, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture) -> None:
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker], events: Captured) -> None:
     job_id = stack.submit(clip)
     stack.jobs.claim(job_id, 600, "other-worker")
     worker = make_worker(stack)
-    (busy,) = run_until(worker, lambda: events(caplog, "job.busy"), "the busy job to be seen")
+    (busy,) = run_until(worker, lambda: events("job.busy"), "the busy job to be seen")
     assert 590 < busy["lease_remaining_seconds"] <= 600
     assert stack.queues.counts() == (0, 1)
     row = stack.row(job_id)
@@ -327,9 +332,9 @@ def test_a_message_for_a_job_another_worker_holds_comes_back_when_its_lease_woul
 
 
 def test_without_a_redrive_policy_the_worker_gives_up_after_five_receives(
-        stack: Stack, make_worker: Callable[..., Worker], caplog: pytest.LogCaptureFixture, sqs: Any) -> None:
+        stack: Stack, make_worker: Callable[..., Worker], events: Captured, sqs: Any) -> None:
     url = sqs.create_queue(QueueName=f"no-dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     worker = make_worker(dataclasses.replace(stack, queues=dataclasses.replace(stack.queues, url=url)))
     assert worker.max_receives == 5
-    (warning,) = events(caplog, "queue.no_redrive_policy")
+    (warning,) = events("queue.no_redrive_policy")
     assert "jobs fail after 5 receives" in warning["detail"]

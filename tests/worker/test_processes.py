@@ -36,7 +36,8 @@ def test_a_submitted_video_is_completed_by_a_running_worker(
     status = run_cli("status", job_id, env=stack.env())
     row = json.loads(status.stdout)
     assert (row["status"], row["attempts"], row["results"]["frames"]) == ("completed", 1, 12)
-    assert json.loads(stack.object_body(row["results"]["artifacts"]["frame_count"])) == {"frames": 12}
+    key = row["artifacts_prefix"] + row["results"]["artifacts"]["frame_count"]
+    assert json.loads(stack.object_body(key)) == {"frames": 12}
     wait_until(lambda: stack.queues.counts() == (0, 0), 10, "the message to be deleted")
 
     worker.signal(signal.SIGTERM)  # idle: stops at the end of the current poll

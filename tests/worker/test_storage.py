@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.errors import InvalidVideoError, PermanentJobError
+from worker.errors import ForbiddenWriteError, InvalidVideoError, PermanentJobError
 from worker.storage import CHUNK_BYTES, MissingObjectError, OverLimitError, VideoStore, safe_file_name
 
 
@@ -71,8 +71,10 @@ def test_artifacts_go_under_the_results_prefix(store: VideoStore, s3: Any, bucke
     (tmp_path / "pictures").mkdir()
     (tmp_path / "pictures" / "release.png").write_bytes(b"png")
     (tmp_path / "landmarks.json").write_text("[]")
-    keys = store.upload_artifacts(job_id, tmp_path, {"release": "pictures/release.png", "series": "landmarks.json"})
-    assert keys == {"release": f"results/{job_id}/pictures/release.png", "series": f"results/{job_id}/landmarks.json"}
+    prefix = store.artifacts_prefix(job_id, 2)
+    keys = store.upload_artifacts(prefix, tmp_path, {"release": "pictures/release.png", "series": "landmarks.json"})
+    assert keys == {"release": f"results/{job_id}/2/pictures/release.png",
+                    "series": f"results/{job_id}/2/landmarks.json"}
     assert s3.get_object(Bucket=bucket, Key=keys["release"])["Body"].read() == b"png"
 
 
@@ -83,7 +85,7 @@ def test_artifacts_outside_the_output_folder_or_missing_are_refused(store: Video
     out.mkdir()
     (tmp_path / "secret.txt").write_text("no")
     with pytest.raises(ValueError, match="is not a file inside"):
-        store.upload_artifacts(uuid.uuid4(), out, {"x": relative})
+        store.upload_artifacts(store.artifacts_prefix(uuid.uuid4(), 1), out, {"x": relative})
 
 
 def test_safe_file_names() -> None:
@@ -95,7 +97,8 @@ def test_safe_file_names() -> None:
 def test_uploads_report_progress_as_bytes_go_out(store: VideoStore, s3: Any, bucket: str, tmp_path: Path) -> None:
     (tmp_path / "landmarks.npz").write_bytes(b"\0" * (CHUNK_BYTES + 5))
     calls: list[int] = []
-    keys = store.upload_artifacts(uuid.UUID(int=7), tmp_path, {"landmarks": "landmarks.npz"}, lambda: calls.append(1))
+    keys = store.upload_artifacts(store.artifacts_prefix(uuid.UUID(int=7), 1), tmp_path, {"landmarks": "landmarks.npz"},
+                                  lambda: calls.append(1))
     assert len(s3.get_object(Bucket=bucket, Key=keys["landmarks"])["Body"].read()) == CHUNK_BYTES + 5
     assert len(calls) >= 2  # several chunks, several signs of life
 
@@ -109,3 +112,19 @@ def test_failures_carry_their_kind(store: VideoStore, s3: Any, bucket: str, tmp_
     put(s3, bucket, "uploads/j/big.mp4", b"x" * 101)
     with pytest.raises(OverLimitError, match="is 101 bytes, over the 100 bytes limit"):
         store.download(bucket, "uploads/j/big.mp4", tmp_path, 100)
+
+
+def test_a_refused_results_upload_is_permanent_and_names_the_key_and_the_prefix(
+        s3: Any, bucket: str, tmp_path: Path) -> None:
+    from tests.support.stubs import StubS3
+
+    denying = StubS3()
+    denying.deny_puts = True
+    store = VideoStore(denying, bucket, "uploads/", "results/")
+    (tmp_path / "a.png").write_bytes(b"png")
+    job_id = uuid.UUID(int=9)
+    with pytest.raises(ForbiddenWriteError) as caught:
+        store.upload_artifacts(store.artifacts_prefix(job_id, 1), tmp_path, {"a": "a.png"})
+    assert caught.value.permanent
+    assert f"s3://{bucket}/results/{job_id}/1/a.png was refused (AccessDenied)" in str(caught.value)
+    assert f"may write only under s3://{bucket}/results/" in str(caught.value)

@@ -10,15 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def to_pixels(normalized_xy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Normalised image coordinates (0..1 of the frame) to pixels.
-
-    Angles must be measured in pixels: in normalised units a 16:9 frame would
-    stretch every vertical segment relative to horizontal ones.
-    """
-    return np.asarray(normalized_xy, dtype=np.float64)[..., :2] * np.array([width, height], dtype=np.float64)
-
-
 def distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(q, dtype=np.float64) - np.asarray(p, dtype=np.float64), axis=-1)
 

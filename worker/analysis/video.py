@@ -18,19 +18,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-# FFmpeg's own messages ("moov atom not found", ...) would go straight to the
-# worker's JSON-lines stderr; our errors say the same thing in words a person
-# can act on. Read by OpenCV when it first opens a file, so set before that.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+from worker.errors import InvalidVideoError
 
-import cv2  # noqa: E402
 
-if "OPENCV_LOG_LEVEL" not in os.environ:
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+def init_opencv() -> None:
+    """Quiet OpenCV and FFmpeg for this process; call once before the first video is opened.
 
-from worker.errors import InvalidVideoError  # noqa: E402
+    FFmpeg's own messages ("moov atom not found", ...) would go straight to the
+    worker's JSON-lines stderr; our errors say the same thing in words a person
+    can act on. FFmpeg's level is read when OpenCV first opens a file. An
+    explicit call, not an import side effect: importing this module changes nothing.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 _ROTATIONS = {
     90: cv2.ROTATE_90_CLOCKWISE,
@@ -62,12 +66,6 @@ class VideoInfo:
     fps: float | None
     frames_announced: int | None
     rotation_deg: int
-
-    @property
-    def duration_announced_s(self) -> float | None:
-        if self.fps and self.frames_announced:
-            return self.frames_announced / self.fps
-        return None
 
 
 @dataclass
