@@ -30,10 +30,13 @@ from worker.analysis.metrics import ANGLES, MetricsReport, PoseSeries, compute_m
 from worker.analysis.model import MODEL_NAME, MODEL_SHA256
 from worker.analysis.filters import CUTOFF_HZ
 from worker.analysis.pictures import SHEET_FRAMES, SheetFrame, Thumbnail, ThumbnailReservoir, angle_chart, contact_sheet
-from worker.analysis.pose import PoseOptions, PoseSample, PoseTracker
+from worker.analysis import quality
+from worker.analysis.pose import PoseFinder, PoseOptions, PoseSample, PoseTracker
+from worker.analysis.subject import SubjectHint
+from worker.analysis.track import Observation, SubjectTracker, TrackStats
 from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 HANDEDNESS_CHOICES = ("auto", "left", "right")
 ARTIFACT_FILES = {
     "landmarks": "landmarks.npz",
@@ -55,6 +58,7 @@ class AnalysisOptions:
     handedness: str = "auto"  # "auto" | "left" | "right"
     model_path: str | os.PathLike | None = None  # default: worker.analysis.model.model_path()
     pose: PoseOptions = field(default_factory=PoseOptions)
+    subject: SubjectHint | None = None  # who to analyse; None: the automatic rule (worker/analysis/subject.py)
 
     def __post_init__(self) -> None:
         if self.handedness not in HANDEDNESS_CHOICES:
@@ -72,9 +76,30 @@ class _Collected:
     timestamps_ms: list[float] = field(default_factory=list)
     frame_index: list[int] = field(default_factory=list)
     samples: list[PoseSample | None] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    _track_rows: list[int] = field(default_factory=list)
     thumbnails: ThumbnailReservoir = field(default_factory=ThumbnailReservoir)
     width: int = 0
     height: int = 0
+
+    def record(self, seen: Observation) -> None:
+        """Keep one frame's outcome; poses tracked backwards fill earlier rows, a false start is taken back."""
+        if seen.withdrawn:
+            for row in self._track_rows:
+                self.samples[row] = None
+                self.events[row] = "withdrawn"
+            self._track_rows = []
+        if seen.event in ("acquired", "reacquired"):
+            self._track_rows = []
+        row = len(self.samples)
+        for back, person in seen.earlier:
+            self.samples[row - back] = person.normalised(self.width, self.height)
+            self.events[row - back] = "backfilled"
+            self._track_rows.append(row - back)
+        self.samples.append(None if seen.person is None else seen.person.normalised(self.width, self.height))
+        self.events.append(seen.event)
+        if seen.person is not None:
+            self._track_rows.append(row)
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = len(self.samples)
@@ -122,25 +147,32 @@ def analyze(
 
     with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
         tick = time.perf_counter()
-        with PoseTracker(opts.model_path, opts.pose) as tracker:
+        with PoseTracker(opts.model_path, opts.pose) as tracker, \
+                PoseFinder(options=opts.pose, model=tracker.model) as finder:
             timings["model_load_s"] = time.perf_counter() - tick
-            collected = _stream(reader, tracker, opts, progress, timings)
+            follow = SubjectTracker(tracker, finder, opts.subject)
+            collected = _stream(reader, follow, opts, progress, timings)
     info, stats = reader.info, reader.stats
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
+        if opts.subject is not None:
+            raise InvalidVideoError(
+                f"nobody was found at the subject {opts.subject.describe()} in video {info.path.name} "
+                f"({stats.frames_analyzed} frames analysed; {follow.stats.subject_reason})")
         raise InvalidVideoError(
             f"no person was detected in video {info.path.name} ({stats.frames_analyzed} frames analysed); "
-            "film the player side-on, whole body in view, filling at least half of the frame height"
+            "film the player side-on, whole body in view, at least a tenth of the frame height"
         )
 
     tick = time.perf_counter()
     arrays = collected.arrays()
     t = arrays["timestamp_ms"] / 1000.0
-    series = PoseSeries(
-        t=t,
-        xy=arrays["image"][:, :, :2].astype(np.float64) * [collected.width, collected.height],
-        visibility=arrays["visibility"].astype(np.float64),
-    )
+    xy = arrays["image"][:, :, :2].astype(np.float64) * [collected.width, collected.height]
+    visibility = arrays["visibility"].astype(np.float64)
+    arrays["quality"] = quality.frame_quality(t, xy, visibility, arrays["detected"], collected.events)
+    accepted = arrays["quality"] == quality.OK
+    series = PoseSeries(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
+                        visibility=np.where(accepted[:, None], visibility, 0.0))
     report = compute_metrics(series, stats.frames_analyzed, opts.handedness)
     timings["metrics_s"] = time.perf_counter() - tick
 
@@ -159,13 +191,14 @@ def analyze(
             f"({report.handedness.source})", p))
         timings["pictures_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
-        result = _document(info, stats, collected, opts, report, arrays, timings)
+        result = _document(info, stats, collected, opts, report, arrays, timings, follow.stats)
         validate_result(result)  # inside: a document that breaks its schema leaves no artifacts either
     return result
 
 
 def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: AnalysisOptions,
-              report: MetricsReport, arrays: dict[str, np.ndarray], timings: dict[str, float]) -> dict:
+              report: MetricsReport, arrays: dict[str, np.ndarray], timings: dict[str, float],
+              track: TrackStats) -> dict:
     t = arrays["timestamp_ms"] / 1000.0
     with_pose = int(arrays["detected"].sum())
     period_s = 1.0 / info.fps if info.fps else 0.0
@@ -191,6 +224,11 @@ def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: 
                 for name, row in report.moments.items()
             },
         },
+        "tracking": _tracking(arrays, collected.events, opts, track),
+        "quality": {
+            "frames_accepted": int((arrays["quality"] == quality.OK).sum()),
+            "removed_by_gate": quality.gate_counts(arrays["quality"]),
+        },
         "metrics": report.metrics,
         "artifacts": dict(ARTIFACT_FILES),
         "model": {"name": MODEL_NAME, "sha256": MODEL_SHA256},
@@ -198,8 +236,44 @@ def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: 
     }
 
 
+def _tracking(arrays: dict[str, np.ndarray], events: list[str], opts: AnalysisOptions, track: TrackStats) -> dict:
+    t = arrays["timestamp_ms"] / 1000.0
+    detected = arrays["detected"]
+    gaps = []
+    rows = np.flatnonzero(detected)
+    if rows.size:
+        holes = np.flatnonzero(np.diff(rows) > 1)
+        gaps = [(float(t[rows[h] + 1]), float(t[rows[h + 1] - 1])) for h in holes]
+        if rows[0] > 0:
+            gaps.insert(0, (float(t[0]), float(t[rows[0] - 1])))
+        if rows[-1] < len(t) - 1:
+            gaps.append((float(t[rows[-1] + 1]), float(t[-1])))
+    period = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return {
+        "people_seen": track.people_seen,
+        "subject": {
+            "source": "hint" if opts.subject is not None else "auto",
+            "hint": None if opts.subject is None else opts.subject.as_dict(),
+            "reason": track.subject_reason,
+            "found_at_s": track.subject_time_s,
+            "box": None if track.subject_box is None else [round(v, 4) for v in track.subject_box],
+        },
+        "coverage": round(float(detected.mean()), 4),
+        "gaps": [{"start_s": round(a, 3), "end_s": round(b, 3)} for a, b in gaps[:20]],
+        "gap_count": len(gaps),
+        "longest_gap_s": round(max((b - a + period for a, b in gaps), default=0.0), 3),
+        "acquisitions": track.acquisitions,
+        "reacquisitions": track.reacquisitions,
+        "frames_searching": track.frames_searching,
+        "search_share": round(track.frames_searching / len(events), 4) if events else 0.0,
+        "model_calls_searching": track.search_calls,
+        "rejected_by_identity_gate": track.rejected,
+        "rejected_by_test": dict(track.rejected_reasons),
+    }
+
+
 def _stream(
-    reader: VideoReader, tracker: PoseTracker, opts: AnalysisOptions, progress: Progress | None,
+    reader: VideoReader, follow: SubjectTracker, opts: AnalysisOptions, progress: Progress | None,
     timings: dict[str, float],
 ) -> _Collected:
     collected = _Collected()
@@ -218,11 +292,11 @@ def _stream(
             break
         if not collected.samples:
             collected.height, collected.width = frame.image.shape[:2]
-        sample = tracker.detect(frame.image, frame.timestamp_ms)
+        seen = follow.step(frame.image, frame.timestamp_ms)
         now = time.perf_counter()
         inference_s += now - tock
         row = len(collected.samples)
-        collected.samples.append(sample)
+        collected.record(seen)
         collected.timestamps_ms.append(frame.timestamp_ms)
         collected.frame_index.append(frame.index)
         collected.thumbnails.offer(row, frame.image)
@@ -266,6 +340,7 @@ def _write_landmarks(path: Path, arrays: dict[str, np.ndarray], collected: _Coll
         buffer,
         **arrays,
         landmark_names=np.array(NAMES),
+        quality_codes=np.array(quality.CODES),
         frame_size=np.array([collected.width, collected.height], dtype=np.int64),
     )
     write_bytes_atomic(path, buffer.getvalue())

@@ -1,0 +1,330 @@
+"""Following one player through the clip with a crop that moves with him, and never switching to someone else.
+
+Once the subject is acquired, each frame is cut to a square around where he is
+predicted to be (CROP times his body size, scaled to CROP_SIDE px) and the
+VIDEO-mode landmarker tracks him inside it: one model call a frame, the player
+always large for the model whatever his size in the frame. Landmarks are mapped
+back to frame pixels.
+
+Every pose, tracked or re-found, must pass the identity gate before it is
+used: its position near the prediction, its size near the track's, and the
+colours of its torso like the track's. A pose that fails is someone else (the
+landmarker can slide onto a person walking past) and is not mixed in. When the
+player is lost, he is searched for first in a window around the prediction,
+then over the whole frame at his own scale (tiles, every SCAN_EVERY_S seconds
+so that a player off screen does not cost a full scan every frame).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from worker.analysis import acquire
+from worker.analysis.acquire import Person
+from worker.analysis.landmarks import INDEX
+from worker.analysis.pose import PoseFinder, PoseTracker
+from worker.analysis.subject import SubjectHint, choose
+from worker.analysis.window import Window
+
+CROP = 1.8  # crop side, in body sizes
+CROP_YOUNG = 2.5  # the same for a track not yet confirmed: a first find may be only part of the body
+CROP_SIDE = 384  # px the crop is scaled to
+NEAR = 3.5  # window searched around the prediction when lost, in body sizes
+SCAN_EVERY_S = 0.4  # at most one whole-frame search per this much video while lost or not yet found
+MIN_SIZE_PX = 24.0
+CONFIRM = 3  # a new track must be followed this many frames (the acquisition included) to count
+BACKFILL_S = 2.0  # frames kept while searching, to track a newly found subject backwards
+# Identity gate (see docs/metrics.md): position in body sizes from the prediction, size ratio, colour likeness.
+STEP_TRACKED = 0.35  # body sizes a player can move between consecutive frames (over 20 m/s at 25 fps)
+STEP_LOST = 0.25  # extra body sizes allowed per frame lost
+SIZE_RATIO = 1.45
+SIZE_RATIO_LOST = 1.8
+MIN_LIKENESS = 0.55  # Bhattacharyya coefficient of torso colour histograms, 0..1
+_TORSO = [INDEX[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")]
+_BINS = 4
+
+
+def torso_colours(bgr: np.ndarray, person: Person) -> np.ndarray | None:
+    """Colour histogram of the torso (the shirt), None when the torso is too small to say."""
+    quad = person.xy[_TORSO]
+    centre = quad.mean(axis=0)
+    quad = centre + 0.7 * (quad - centre)
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    height, width = bgr.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    patch = bgr[y0:y1, x0:x1]
+    mask = np.zeros(patch.shape[:2], dtype=np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad - [x0, y0]).astype(np.int32), 255)
+    if cv2.countNonZero(mask) < 24:
+        return None
+    hist = cv2.calcHist([patch], [0, 1, 2], mask, [_BINS] * 3, [0, 256] * 3).ravel()
+    return hist / hist.sum()
+
+
+def likeness(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return float(np.sum(np.sqrt(a * b)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str
+
+
+def identity_gate(person: Person, colours: np.ndarray | None, predicted: np.ndarray, size: float,
+                  reference: np.ndarray | None, frames_lost: int) -> Verdict:
+    """Is `person` the tracked player? Position, size and torso colours must all agree with the track."""
+    step = STEP_TRACKED + STEP_LOST * frames_lost
+    moved = float(np.linalg.norm(person.centre - predicted)) / size
+    if moved > step:
+        return Verdict(False, f"{moved:.2f} body sizes from the prediction (limit {step:.2f})")
+    ratio = person.size / size
+    limit = SIZE_RATIO if frames_lost == 0 else SIZE_RATIO_LOST
+    if not 1 / limit <= ratio <= limit:
+        return Verdict(False, f"size {ratio:.2f} times the track's (limit {limit:g})")
+    like = likeness(colours, reference)
+    if like is not None and like < MIN_LIKENESS:
+        return Verdict(False, f"torso colours {like:.2f} alike (at least {MIN_LIKENESS} needed)")
+    return Verdict(True, "consistent with the track")
+
+
+@dataclass
+class TrackStats:
+    """What the result reports about the tracking."""
+
+    people_seen: int = 0
+    subject_reason: str = "nobody was found"
+    subject_time_s: float | None = None
+    subject_box: tuple[float, float, float, float] | None = None  # normalised
+    acquisitions: int = 0
+    reacquisitions: int = 0
+    frames_searching: int = 0  # frames in which a search (not one crop) ran
+    search_calls: int = 0  # model calls spent searching
+    rejected: int = 0  # poses the identity gate turned away
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    false_starts: int = 0  # tracks lost again within CONFIRM frames: withdrawn
+
+    def reject(self, verdict: Verdict) -> None:
+        self.rejected += 1
+        kind = verdict.reason.split(" ")[0] if verdict.reason.startswith(("size", "torso")) else "position"
+        kind = {"torso": "colours"}.get(kind, kind)
+        self.rejected_reasons[kind] = self.rejected_reasons.get(kind, 0) + 1
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One frame's outcome. `earlier`: poses for frames before this one, newest first (tracked backwards
+    once a new track is confirmed); `withdrawn`: the current track's poses are taken back (a false start)."""
+
+    person: Person | None
+    event: str  # "tracked" | "acquired" | "reacquired" | "lost" | "waiting"
+    earlier: tuple[tuple[int, Person], ...] = ()  # (frames before this one, pose)
+    withdrawn: bool = False
+
+
+class SubjectTracker:
+    """Per-frame state machine: find the subject, then follow him with one crop a frame.
+
+    While nobody is followed, the last BACKFILL_S of frames are kept; once the
+    subject is found and confirmed, he is tracked backwards through them, so a
+    player found on the tenth frame is not missing from the first nine. A new track that is
+    lost again within CONFIRM frames was not a person (a lamp, a poster): its
+    poses are withdrawn and the search goes on.
+    """
+
+    def __init__(self, tracker: PoseTracker, finder: PoseFinder, hint: SubjectHint | None = None) -> None:
+        self.tracker, self.finder, self.hint = tracker, finder, hint
+        self.stats = TrackStats()
+        self._centre: np.ndarray | None = None
+        self._velocity = np.zeros(2)
+        self._size = 0.0
+        self._reference: np.ndarray | None = None
+        self._lost = 0
+        self._age = 0  # poses since the track was (re)started
+        self._last_scan_ms: float | None = None
+        self._scans = 0
+        self._buffer: deque[tuple[int, np.ndarray, float]] = deque()
+        self._frame = 0
+        self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
+        self._started_at = 0
+        self._fresh = False  # a first acquisition, not a re-acquisition: worth tracking backwards
+
+    @property
+    def following(self) -> bool:
+        return self._centre is not None
+
+    def _predicted(self) -> np.ndarray:
+        return self._centre + self._velocity * (1 + self._lost)
+
+    def step(self, bgr: np.ndarray, timestamp_ms: float) -> Observation:
+        self._frame += 1
+        if not self.following or self._age < CONFIRM:
+            self._remember(bgr, timestamp_ms)
+        if not self.following:
+            return self._acquire(bgr, timestamp_ms)
+        predicted = self._predicted()
+        if self._lost == 0:
+            # a young track's first pose may be part of the body only: its gate is as loose as after a loss
+            person = self._follow(bgr, timestamp_ms, predicted, 0 if self._age >= CONFIRM else 2)
+            if person is not None:
+                self._update(person, torso_colours(bgr, person), continuous=True)
+                earlier = self._backwards(timestamp_ms) if self._age == CONFIRM and self._fresh else ()
+                return Observation(person, "tracked", earlier)
+            self._lost = 1
+            if self._age < CONFIRM:
+                self._abandon()
+                return Observation(None, "lost", withdrawn=True)
+        else:
+            self._lost += 1
+        return self._reacquire(bgr, timestamp_ms, predicted)
+
+    def _follow(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray, lost: int) -> Person | None:
+        """One crop around `predicted`, the VIDEO landmarker in it, the identity gate on what it returns."""
+        crop = CROP if self._age >= CONFIRM else CROP_YOUNG
+        window = Window.square(*predicted, max(crop * self._size, MIN_SIZE_PX), CROP_SIDE)
+        sample = self.tracker.detect_rgb(cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB), timestamp_ms)
+        if sample is None:
+            return None
+        person = acquire.located(sample, window)
+        verdict = identity_gate(person, torso_colours(bgr, person), predicted, self._size, self._reference, lost)
+        if verdict.ok:
+            return person
+        self.stats.reject(verdict)
+        self.tracker.forget()
+        return None
+
+    def _remember(self, bgr: np.ndarray, timestamp_ms: float) -> None:
+        self._buffer.append((self._frame, bgr, timestamp_ms))
+        while self._buffer and timestamp_ms - self._buffer[0][2] > BACKFILL_S * 1000.0:
+            self._buffer.popleft()
+
+    def _backwards(self, now_ms: float) -> tuple[tuple[int, Person], ...]:
+        """Once a new track is confirmed, follow it back through the frames kept from before it began.
+
+        Returns (frames before the current one, pose) pairs, newest first, up to where he is lost.
+        """
+        found: list[tuple[int, Person]] = []
+        state = (self._centre, self._velocity, self._size)
+        self._centre, self._velocity, self._size = self._start
+        self.tracker.forget()
+        clock, later = now_ms, now_ms
+        for frame, bgr, ms in reversed(self._buffer):
+            if frame >= self._started_at:
+                continue
+            clock += later - ms  # the real spacing, run backwards; PoseTracker keeps its clock increasing
+            later = ms
+            person = self._follow(bgr, clock, self._centre, 0)
+            if person is None:
+                break
+            self._update(person, torso_colours(bgr, person), continuous=True)
+            found.append((self._frame - frame, person))
+        self._buffer.clear()
+        self._centre, self._velocity, self._size = state
+        self._age = CONFIRM
+        self.tracker.forget()
+        return tuple(found)
+
+    def _abandon(self) -> None:
+        self._centre, self._size, self._reference, self._age, self._lost = None, 0.0, None, 0, 0
+        self._velocity = np.zeros(2)
+        self._last_scan_ms = None
+        self.stats.false_starts += 1
+        self.stats.acquisitions -= 1
+
+    def _acquire(self, bgr: np.ndarray, timestamp_ms: float) -> Observation:
+        hint = self.hint
+        if hint is not None and hint.t is not None and timestamp_ms < hint.t * 1000.0 - 1.0:
+            return Observation(None, "waiting")
+        if not self._scan_due(timestamp_ms):
+            return Observation(None, "lost")
+        height, width = bgr.shape[:2]
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        self._scans += 1
+        result = acquire.scan(self.finder, rgb, lambda people: choose(people, hint, width, height)[0] is not None,
+                              shifted=self._scans % 2 == 0)
+        self._searched(result.windows)
+        self.stats.people_seen = max(self.stats.people_seen, len(result.people))
+        person, reason = choose(result.people, hint, width, height)
+        if person is None:
+            if result.people:
+                self.stats.subject_reason = reason
+            return Observation(None, "lost")
+        self.stats.subject_reason = reason
+        self.stats.subject_time_s = round(timestamp_ms / 1000.0, 3)
+        x0, y0, x1, y1 = person.box
+        self.stats.subject_box = (x0 / width, y0 / height, x1 / width, y1 / height)
+        self.stats.acquisitions += 1
+        self._velocity = np.zeros(2)
+        self._reference = None
+        self._size = 0.0
+        self._age = 0
+        self._update(person, torso_colours(bgr, person), continuous=False)
+        self._start = (self._centre, self._velocity, self._size)
+        self._started_at, self._fresh = self._frame, True
+        self.tracker.forget()
+        return Observation(person, "acquired")
+
+    def _reacquire(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray) -> Observation:
+        height, width = bgr.shape[:2]
+        near = Window.square(*predicted, max(NEAR * self._size, 2 * MIN_SIZE_PX), acquire.TILE_SIDE)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        candidates = acquire.find_in(self.finder, rgb, [near])
+        self._searched(1)
+        person = self._gated(bgr, candidates, predicted)
+        if person is None and self._scan_due(timestamp_ms):
+            share = min(max(self._size / height, acquire.LEVELS[-1]), acquire.LEVELS[0])
+            self._scans += 1
+            windows = acquire.level_windows(width, height, share, shifted=self._scans % 2 == 0)
+            person = self._gated(bgr, acquire.find_in(self.finder, rgb, windows), predicted, whole_frame=True)
+            self._searched(len(windows), count_frame=False)
+        if person is None:
+            return Observation(None, "lost")
+        self.stats.reacquisitions += 1
+        self._lost = 0
+        self._age = 0
+        self._fresh = False
+        self._velocity = np.zeros(2)
+        self._update(person, torso_colours(bgr, person), continuous=False)
+        self.tracker.forget()
+        return Observation(person, "reacquired")
+
+    def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray,
+               whole_frame: bool = False) -> Person | None:
+        passed = []
+        for person in candidates:
+            colours = torso_colours(bgr, person)
+            lost = 10**6 if whole_frame else self._lost
+            verdict = identity_gate(person, colours, predicted, self._size, self._reference, lost)
+            if verdict.ok:
+                passed.append((float(np.linalg.norm(person.centre - predicted)), person))
+            else:
+                self.stats.reject(verdict)
+        return min(passed, key=lambda pair: pair[0])[1] if passed else None
+
+    def _scan_due(self, timestamp_ms: float) -> bool:
+        if self._last_scan_ms is not None and timestamp_ms - self._last_scan_ms < SCAN_EVERY_S * 1000.0:
+            return False
+        self._last_scan_ms = timestamp_ms
+        return True
+
+    def _searched(self, calls: int, count_frame: bool = True) -> None:
+        self.stats.search_calls += calls
+        self.stats.frames_searching += int(count_frame)
+
+    def _update(self, person: Person, colours: np.ndarray | None, continuous: bool) -> None:
+        centre = person.centre
+        if continuous:
+            self._velocity = 0.5 * self._velocity + 0.5 * (centre - self._centre)
+        self._centre = centre
+        self._size = person.size if self._size == 0 else 0.6 * person.size + 0.4 * self._size
+        self._age += 1
+        if colours is not None:
+            self._reference = colours if self._reference is None else 0.95 * self._reference + 0.05 * colours
