@@ -186,16 +186,17 @@ PLAYER_BOXES = {  # where the person is in each photo (px, x0, y0, x1, y1), as t
 
 @dataclass(frozen=True)
 class Actor:
-    """A person cut from a photo and pasted into a scene; pairs are (at start, at end) as in Motion.
+    """A person cut from a photo and pasted into a scene.
 
     `height` is the person's box height as a share of the frame height; `x`, `y`
-    place the box centre as shares of the frame width and height.
+    place the box centre as shares of the frame width and height, moving
+    linearly between waypoints spread evenly over the clip.
     """
 
     photo: str = "messi"
     height: float = 0.3
-    x: tuple[float, float] = (0.5, 0.5)
-    y: tuple[float, float] = (0.5, 0.5)
+    x: tuple[float, ...] = (0.5, 0.5)  # waypoints, evenly spread over the clip
+    y: tuple[float, ...] = (0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,8 @@ def actor_box(scene: Scene, k: int, u: float) -> tuple[float, float, float, floa
     x0, y0, x1, y1 = PLAYER_BOXES[actor.photo]
     width, height = scene.size
     scale = actor.height * height / (y1 - y0)
-    cx = (actor.x[0] + (actor.x[1] - actor.x[0]) * u) * width
-    cy = (actor.y[0] + (actor.y[1] - actor.y[0]) * u) * height
+    cx = float(np.interp(u, np.linspace(0, 1, len(actor.x)), actor.x)) * width
+    cy = float(np.interp(u, np.linspace(0, 1, len(actor.y)), actor.y)) * height
     half_w, half_h = (x1 - x0) * scale / 2, (y1 - y0) * scale / 2
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 

@@ -23,13 +23,13 @@ from worker.analysis.window import Window, grid
 TILE_SIDE = 512  # long side of a tile fed to the model, px
 LEVELS = (0.45, 0.2, 0.1)  # person heights (share of the frame height) each search level is made for
 PERSON_IN_TILE = 0.3  # the detector sees a tile at 224 px: a person this share of it is found reliably
-MIN_SCORE = 0.7  # mean visibility of the body's main joints below which a find is ignored
+VISIBLE = 0.5
+MIN_SCORE = 0.7  # mean visibility of head and shoulders below which a find is ignored
 MIN_SHARE = 0.6 * LEVELS[-1]  # a find smaller than this share of the frame height is a bit of a body or a lamp
-BODY = ("nose", "left_shoulder", "right_shoulder", "left_hip", "right_hip",
-        "left_knee", "right_knee", "left_ankle", "right_ankle")
-EXTENT = BODY + ("left_wrist", "right_wrist", "left_heel", "right_heel", "left_foot_index",
-                 "right_foot_index", "left_elbow", "right_elbow")
-_BODY = [INDEX[n] for n in BODY]
+EXTENT = ("nose", "left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee",
+          "left_ankle", "right_ankle", "left_wrist", "right_wrist", "left_heel", "right_heel",
+          "left_foot_index", "right_foot_index", "left_elbow", "right_elbow")
+_UPPER = [INDEX[n] for n in ("nose", "left_shoulder", "right_shoulder")]
 _EXTENT = [INDEX[n] for n in EXTENT]
 
 
@@ -43,8 +43,14 @@ class Person:
 
     @property
     def box(self) -> tuple[float, float, float, float]:
-        """x0, y0, x1, y1 in frame pixels, around the body's landmarks (hidden ones included: they are guesses)."""
-        pts = self.xy[_EXTENT]
+        """x0, y0, x1, y1 in frame pixels, around the body's visible landmarks.
+
+        Hidden landmarks are the model's guesses and can lie far outside the
+        picture (the legs of a head-and-shoulders shot); they are used only
+        when fewer than three landmarks are visible.
+        """
+        seen = self.sample.visibility[_EXTENT] >= VISIBLE
+        pts = self.xy[_EXTENT][seen] if seen.sum() >= 3 else self.xy[_EXTENT]
         return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
 
     @property
@@ -60,7 +66,8 @@ class Person:
 
     @property
     def score(self) -> float:
-        return float(self.sample.visibility[_BODY].mean())
+        """Mean visibility of the head and shoulders: what every framing of a person shows (legs may be cut off)."""
+        return float(self.sample.visibility[_UPPER].mean())
 
     def normalised(self, width: int, height: int) -> PoseSample:
         """The landmarks normalised to the whole frame, as the artifacts keep them."""

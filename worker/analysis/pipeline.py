@@ -3,7 +3,7 @@
 This is the entry point the worker loop calls (through WORKER_ANALYZER) and
 the `cricksy-worker analyze` command wraps. It streams the video once: decode,
 pose, keep landmarks (a few hundred bytes a frame) and a bounded set of
-thumbnails; then metrics, pictures and the landmark series are written to
+player pictures; then metrics, pictures and the landmark series are written to
 `out_dir`. The result document lists those files by name; the per-frame
 series stays in the artifact, never in the document.
 """
@@ -29,7 +29,7 @@ from worker.analysis.landmarks import COUNT, NAMES
 from worker.analysis.metrics import ANGLES, MetricsReport, PoseSeries, compute_metrics
 from worker.analysis.model import MODEL_NAME, MODEL_SHA256
 from worker.analysis.filters import CUTOFF_HZ
-from worker.analysis.pictures import SHEET_FRAMES, SheetFrame, Thumbnail, ThumbnailReservoir, angle_chart, contact_sheet
+from worker.analysis.pictures import SHEET_FRAMES, CropReservoir, SheetCell, angle_chart, contact_sheet
 from worker.analysis import quality
 from worker.analysis.pose import PoseFinder, PoseOptions, PoseSample, PoseTracker
 from worker.analysis.subject import SubjectHint
@@ -71,24 +71,21 @@ class AnalysisOptions:
 
 @dataclass
 class _Collected:
-    """What the streaming pass keeps: landmarks of every analysed frame, thumbnails of some."""
+    """What the streaming pass keeps: landmarks of every analysed frame, player pictures of some."""
 
     timestamps_ms: list[float] = field(default_factory=list)
     frame_index: list[int] = field(default_factory=list)
     samples: list[PoseSample | None] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     _track_rows: list[int] = field(default_factory=list)
-    thumbnails: ThumbnailReservoir = field(default_factory=ThumbnailReservoir)
+    crops: CropReservoir = field(default_factory=CropReservoir)
     width: int = 0
     height: int = 0
 
     def record(self, seen: Observation) -> None:
         """Keep one frame's outcome; poses tracked backwards fill earlier rows, a false start is taken back."""
         if seen.withdrawn:
-            for row in self._track_rows:
-                self.samples[row] = None
-                self.events[row] = "withdrawn"
-            self._track_rows = []
+            self.withdraw()
         if seen.event in ("acquired", "reacquired"):
             self._track_rows = []
         row = len(self.samples)
@@ -100,6 +97,13 @@ class _Collected:
         self.events.append(seen.event)
         if seen.person is not None:
             self._track_rows.append(row)
+
+    def withdraw(self) -> None:
+        """Take back the poses of the current track: it was a false start."""
+        for row in self._track_rows:
+            self.samples[row] = None
+            self.events[row] = "withdrawn"
+        self._track_rows = []
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = len(self.samples)
@@ -184,11 +188,12 @@ def analyze(
     with _artifacts_or_nothing(out, still_wanted) as write:
         write("landmarks", lambda p: _write_landmarks(p, arrays, collected))
         write("angles", lambda p: _write_angles_csv(p, t, arrays, report))
-        write("contact_sheet", lambda p: contact_sheet(_sheet_frames(collected, arrays, report), p))
+        write("contact_sheet", lambda p: contact_sheet(_sheet_cells(collected, arrays, report),
+                                                       report.handedness.front, p))
         write("angle_chart", lambda p: angle_chart(
             t, report.angles, report.raw_angles, _moment_times(report, t),
             f"Joint angles in the image plane, low-pass {CUTOFF_HZ:g} Hz - {report.handedness.value}-handed "
-            f"({report.handedness.source})", p))
+            f"({report.handedness.source}), front side {report.handedness.front}", p, report.handedness.front))
         timings["pictures_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
         result = _document(info, stats, collected, opts, report, arrays, timings, follow.stats)
@@ -223,6 +228,7 @@ def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: 
                                                 "frame": int(arrays["frame_index"][row])}
                 for name, row in report.moments.items()
             },
+            "key_moment_reasons": dict(report.moment_reasons),
         },
         "tracking": _tracking(arrays, collected.events, opts, track),
         "quality": {
@@ -299,10 +305,14 @@ def _stream(
         collected.record(seen)
         collected.timestamps_ms.append(frame.timestamp_ms)
         collected.frame_index.append(frame.index)
-        collected.thumbnails.offer(row, frame.image)
+        if seen.person is not None:
+            collected.crops.offer(row, frame.image, seen.person.box)
         if progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
             progress(reader.stats.frames_decoded, total)
             last_report = now
+    last = follow.finish()
+    if last is not None:
+        collected.withdraw()
     if progress is not None:
         progress(reader.stats.frames_decoded, total)
     timings["decode_s"] = decode_s
@@ -369,36 +379,46 @@ _SHEET_LABELS = {
 }
 
 
-def _sheet_frames(collected: _Collected, arrays: dict[str, np.ndarray], report: MetricsReport) -> list[SheetFrame]:
-    """The key moments first, then evenly spread frames, up to SHEET_FRAMES, in time order."""
-    detected = np.flatnonzero(arrays["detected"])
-    wanted: list[tuple[int, str]] = [(int(detected[0]), "start")]
+def _sheet_cells(collected: _Collected, arrays: dict[str, np.ndarray], report: MetricsReport) -> list[SheetCell]:
+    """The key moments first, then evenly spread frames, up to SHEET_FRAMES, in time order.
+
+    Only frames whose pose passed the gates are pictured; a moment is shown
+    on the nearest such frame that was kept, with that frame's own time.
+    """
+    accepted = arrays["quality"] == quality.OK
+    rows = np.flatnonzero(accepted)
+    if rows.size == 0:
+        return []
+    wanted: list[tuple[int, str]] = [(int(rows[0]), "start")]
     wanted += [(row, name) for name, row in report.moments.items() if row is not None]
-    wanted.append((int(detected[-1]), "end"))
-    wanted += [(int(r), "") for r in np.linspace(detected[0], detected[-1], SHEET_FRAMES + 2)[1:-1]]
-    chosen: dict[int, tuple[Thumbnail, str]] = {}
+    wanted.append((int(rows[-1]), "end"))
+    wanted += [(int(rows[round(k)]), "") for k in np.linspace(0, rows.size - 1, SHEET_FRAMES + 2)[1:-1]]
+    chosen: dict[int, tuple[object, str]] = {}
     for row, name in wanted:
-        thumb = collected.thumbnails.nearest(row)
-        if thumb is None:
+        crop = collected.crops.nearest(row, lambda r: bool(accepted[r]))
+        if crop is None:
             break
         label = _SHEET_LABELS.get(name, "")
-        if thumb.row in chosen:
-            if label and not chosen[thumb.row][1]:
-                chosen[thumb.row] = (thumb, label)
+        if crop.row in chosen:
+            if label and not chosen[crop.row][1]:
+                chosen[crop.row] = (crop, label)
         elif len(chosen) < SHEET_FRAMES:
-            chosen[thumb.row] = (thumb, label)
-    frames = []
+            chosen[crop.row] = (crop, label)
+    knee = report.angles[f"{report.handedness.front}_knee_angle"]
+    cells = []
     for row in sorted(chosen):
-        thumb, label = chosen[row]
-        seconds = arrays["timestamp_ms"][row] / 1000.0
-        has_pose = bool(arrays["detected"][row])
-        frames.append(SheetFrame(
-            thumbnail=thumb,
-            xy_norm=arrays["image"][row, :, :2] if has_pose else None,
-            visibility=arrays["visibility"][row] if has_pose else None,
-            caption=f"{seconds:.2f} s  {label}".rstrip(),
+        crop, label = chosen[row]
+        flexion = 180.0 - knee[row]
+        reading = (f"front-knee flexion {flexion:.0f} deg" if np.isfinite(flexion)
+                   else "front knee not measurable here")
+        cells.append(SheetCell(
+            crop=crop,
+            xy=arrays["image"][row, :, :2].astype(np.float64) * [collected.width, collected.height],
+            visibility=arrays["visibility"][row],
+            caption=f"{arrays['timestamp_ms'][row] / 1000.0:.2f} s  {label}".rstrip(),
+            reading=reading,
         ))
-    return frames
+    return cells
 
 
 def _moment_times(report: MetricsReport, t: np.ndarray) -> dict[str, float | None]:

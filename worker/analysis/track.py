@@ -155,7 +155,7 @@ class SubjectTracker:
         self._frame = 0
         self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
         self._started_at = 0
-        self._fresh = False  # a first acquisition, not a re-acquisition: worth tracking backwards
+        self._confirmed = False  # followed CONFIRM frames since acquired: a person, not a false start
 
     @property
     def following(self) -> bool:
@@ -166,7 +166,7 @@ class SubjectTracker:
 
     def step(self, bgr: np.ndarray, timestamp_ms: float) -> Observation:
         self._frame += 1
-        if not self.following or self._age < CONFIRM:
+        if not self._confirmed:
             self._remember(bgr, timestamp_ms)
         if not self.following:
             return self._acquire(bgr, timestamp_ms)
@@ -176,15 +176,25 @@ class SubjectTracker:
             person = self._follow(bgr, timestamp_ms, predicted, 0 if self._age >= CONFIRM else 2)
             if person is not None:
                 self._update(person, torso_colours(bgr, person), continuous=True)
-                earlier = self._backwards(timestamp_ms) if self._age == CONFIRM and self._fresh else ()
+                earlier: tuple[tuple[int, Person], ...] = ()
+                if not self._confirmed and self._age >= CONFIRM:
+                    self._confirmed = True
+                    earlier = self._backwards(timestamp_ms)
                 return Observation(person, "tracked", earlier)
             self._lost = 1
-            if self._age < CONFIRM:
+            if not self._confirmed:
                 self._abandon()
                 return Observation(None, "lost", withdrawn=True)
         else:
             self._lost += 1
         return self._reacquire(bgr, timestamp_ms, predicted)
+
+    def finish(self) -> Observation | None:
+        """At the end of the clip: a track too young to be confirmed is withdrawn."""
+        if self.following and not self._confirmed:
+            self._abandon()
+            return Observation(None, "lost", withdrawn=True)
+        return None
 
     def _follow(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray, lost: int) -> Person | None:
         """One crop around `predicted`, the VIDEO landmarker in it, the identity gate on what it returns."""
@@ -212,7 +222,7 @@ class SubjectTracker:
         Returns (frames before the current one, pose) pairs, newest first, up to where he is lost.
         """
         found: list[tuple[int, Person]] = []
-        state = (self._centre, self._velocity, self._size)
+        state = (self._centre, self._velocity, self._size, self._age)
         self._centre, self._velocity, self._size = self._start
         self.tracker.forget()
         clock, later = now_ms, now_ms
@@ -227,15 +237,13 @@ class SubjectTracker:
             self._update(person, torso_colours(bgr, person), continuous=True)
             found.append((self._frame - frame, person))
         self._buffer.clear()
-        self._centre, self._velocity, self._size = state
-        self._age = CONFIRM
+        self._centre, self._velocity, self._size, self._age = state
         self.tracker.forget()
         return tuple(found)
 
     def _abandon(self) -> None:
         self._centre, self._size, self._reference, self._age, self._lost = None, 0.0, None, 0, 0
         self._velocity = np.zeros(2)
-        self._last_scan_ms = None
         self.stats.false_starts += 1
         self.stats.acquisitions -= 1
 
@@ -268,7 +276,7 @@ class SubjectTracker:
         self._age = 0
         self._update(person, torso_colours(bgr, person), continuous=False)
         self._start = (self._centre, self._velocity, self._size)
-        self._started_at, self._fresh = self._frame, True
+        self._started_at, self._confirmed = self._frame, False
         self.tracker.forget()
         return Observation(person, "acquired")
 
@@ -290,7 +298,6 @@ class SubjectTracker:
         self.stats.reacquisitions += 1
         self._lost = 0
         self._age = 0
-        self._fresh = False
         self._velocity = np.zeros(2)
         self._update(person, torso_colours(bgr, person), continuous=False)
         self.tracker.forget()
