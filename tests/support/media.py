@@ -114,16 +114,24 @@ def synthesize_video(
     """
     width, height = motion.size
     size = (height, width) if turn_ccw in (90, 270) else (width, height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), motion.fps, size)
+
+    def frame(u: float) -> np.ndarray:
+        image = cv2.warpAffine(photo, frame_transform(photo.shape, motion, u), (width, height),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
+        return cv2.rotate(image, _TURN_CCW[turn_ccw]) if turn_ccw else image
+
+    return write_video(path, fourcc, motion.fps, size, max(1, round(motion.seconds * motion.fps)), frame)
+
+
+def write_video(path: Path, fourcc: str, fps: float, size: tuple[int, int], count: int,
+                frame: Callable[[float], np.ndarray]) -> Path:
+    """Write `count` frames, `frame(u)` at progress u = 0..1, with OpenCV; fails the test if it cannot."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         pytest.fail(f"OpenCV cannot write {fourcc} video to {path}", pytrace=False)
-    count = max(1, round(motion.seconds * motion.fps))
     try:
         for i in range(count):
-            u = i / (count - 1) if count > 1 else 0.0
-            frame = cv2.warpAffine(photo, frame_transform(photo.shape, motion, u), (width, height),
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
-            writer.write(cv2.rotate(frame, _TURN_CCW[turn_ccw]) if turn_ccw else frame)
+            writer.write(frame(i / (count - 1) if count > 1 else 0.0))
     finally:
         writer.release()
     return path
@@ -239,28 +247,22 @@ def compose_video(scene: Scene, path: Path) -> Path:
     from skimage import data
 
     width, height = scene.size
-    background = cv2.resize(cv2.cvtColor(data.rocket(), cv2.COLOR_RGB2BGR), (width, height))
+    background = cv2.resize(cv2.cvtColor(data.rocket(), cv2.COLOR_RGB2BGR), (width, height)).astype(np.float32)
     cutouts = [_cutout(person_photo(a.photo), PLAYER_BOXES[a.photo]) for a in scene.actors]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), scene.fps, (width, height))
-    if not writer.isOpened():
-        pytest.fail(f"OpenCV cannot write mp4v video to {path}", pytrace=False)
-    count = max(1, round(scene.seconds * scene.fps))
-    try:
-        for i in range(count):
-            u = i / (count - 1) if count > 1 else 0.0
-            frame = background.astype(np.float32)
-            for k, (cut, alpha, (ox, oy)) in enumerate(cutouts):
-                bx0, by0, bx1, by1 = actor_box(scene, k, u)
-                px0, py0, px1, py1 = PLAYER_BOXES[scene.actors[k].photo]
-                s = (by1 - by0) / (py1 - py0)
-                matrix = np.array([[s, 0, bx0 - ox * s], [0, s, by0 - oy * s]])
-                layer = cv2.warpAffine(cut, matrix, (width, height), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-                weight = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR)[..., None]
-                frame = frame * (1 - weight) + layer.astype(np.float32) * weight
-            writer.write(np.clip(frame, 0, 255).astype(np.uint8))
-    finally:
-        writer.release()
-    return path
+
+    def frame(u: float) -> np.ndarray:
+        image = background
+        for k, (cut, alpha, (ox, oy)) in enumerate(cutouts):
+            bx0, by0, bx1, by1 = actor_box(scene, k, u)
+            px0, py0, px1, py1 = PLAYER_BOXES[scene.actors[k].photo]
+            s = (by1 - by0) / (py1 - py0)
+            matrix = np.array([[s, 0, bx0 - ox * s], [0, s, by0 - oy * s]])
+            layer = cv2.warpAffine(cut, matrix, (width, height), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            weight = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR)[..., None]
+            image = image * (1 - weight) + layer.astype(np.float32) * weight
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+    return write_video(path, "mp4v", scene.fps, (width, height), max(1, round(scene.seconds * scene.fps)), frame)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,6 @@ from worker.analysis.window import Window, grid
 TILE_SIDE = 512  # long side of a tile fed to the model, px
 LEVELS = (0.45, 0.2, 0.1)  # person heights (share of the frame height) each search level is made for
 PERSON_IN_TILE = 0.3  # the detector sees a tile at 224 px: a person this share of it is found reliably
-VISIBLE = 0.5
 MIN_SCORE = 0.7  # mean visibility of head and shoulders below which a find is ignored
 MIN_SHARE = 0.6 * LEVELS[-1]  # a find smaller than this share of the frame height is a bit of a body or a lamp
 EXTENT = ("nose", "left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee",
@@ -40,18 +39,25 @@ class Person:
     xy: np.ndarray  # (33, 2) frame pixels
     sample: PoseSample  # as the model gave it, normalised to `window`
     window: Window
+    frame: tuple[int, int] | None = None  # width, height in pixels
 
     @property
     def box(self) -> tuple[float, float, float, float]:
-        """x0, y0, x1, y1 in frame pixels, around the body's visible landmarks.
+        """x0, y0, x1, y1 in frame pixels, around the body's landmarks, clipped to the frame.
 
-        Hidden landmarks are the model's guesses and can lie far outside the
-        picture (the legs of a head-and-shoulders shot); they are used only
-        when fewer than three landmarks are visible.
+        Hidden landmarks are the model's guesses and may lie outside the picture
+        (the legs of a head-and-shoulders shot); clipping keeps the box, and the
+        crop scaled on it, steady. (Visible landmarks alone would make it shrink
+        whenever a limb's visibility dips, and the crop with it.)
         """
-        seen = self.sample.visibility[_EXTENT] >= VISIBLE
-        pts = self.xy[_EXTENT][seen] if seen.sum() >= 3 else self.xy[_EXTENT]
-        return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
+        pts = self.xy[_EXTENT]
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        if self.frame is not None:
+            width, height = self.frame
+            x0, x1 = min(max(x0, 0.0), width), min(max(x1, 0.0), width)
+            y0, y1 = min(max(y0, 0.0), height), min(max(y1, 0.0), height)
+        return float(x0), float(y0), float(x1), float(y1)
 
     @property
     def size(self) -> float:
@@ -78,8 +84,17 @@ class Person:
         return PoseSample(image, self.sample.world, self.sample.visibility, self.sample.presence)
 
 
-def located(sample: PoseSample, window: Window) -> Person:
-    return Person(window.to_frame(sample.image), sample, window)
+def located(sample: PoseSample, window: Window, frame: tuple[int, int]) -> Person:
+    """A find in a window, in frame pixels. A landmark that falls outside the frame cannot have been
+    seen, whatever the model says (a crop reaching past the frame edge is grey there, and the model
+    may draw legs into the grey): its visibility becomes 0."""
+    xy = window.to_frame(sample.image)
+    width, height = frame
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    if not inside.all():
+        visibility = np.where(inside, sample.visibility, 0.0).astype(np.float32)
+        sample = PoseSample(sample.image, sample.world, visibility, sample.presence)
+    return Person(xy, sample, window, frame)
 
 
 def same_person(a: Person, b: Person) -> bool:
@@ -127,7 +142,7 @@ def find_in(finder: PoseFinder, rgb: np.ndarray, windows: list[Window], min_size
     found = []
     for window in windows:
         for sample in finder.find(window.cut(rgb)):
-            person = located(sample, window)
+            person = located(sample, window, (rgb.shape[1], rgb.shape[0]))
             if person.score >= MIN_SCORE and person.size >= min_size:
                 found.append(person)
     return merge(found)

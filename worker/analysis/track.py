@@ -29,12 +29,16 @@ from worker.analysis.pose import PoseFinder, PoseTracker
 from worker.analysis.subject import SubjectHint, choose
 from worker.analysis.window import Window
 
-CROP = 1.8  # crop side, in body sizes
-CROP_YOUNG = 2.5  # the same for a track not yet confirmed: a first find may be only part of the body
+CROP = 2.2  # crop side, in body sizes
+ALPHA, BETA = 0.2, 0.02  # alpha-beta filter of the crop's centre and side
+RECENTRE = 0.15  # a prediction this share of the crop side off the filter's guess restarts the filter
+CROP_FIRST = 2.5  # the crop that re-reads a find from a search: it may be only part of the body
 CROP_SIDE = 384  # px the crop is scaled to
 NEAR = 3.5  # window searched around the prediction when lost, in body sizes
 SCAN_EVERY_S = 0.4  # at most one whole-frame search per this much video while lost or not yet found
 MIN_SIZE_PX = 24.0
+WARM_UP = 4  # extra passes over a new find's crop: the first poses after a detection are off
+WARM_UP_STEP_MS = 33.0
 CONFIRM = 3  # a new track must be followed this many frames (the acquisition included) to count
 BACKFILL_S = 2.0  # frames kept while searching, to track a newly found subject backwards
 # Identity gate (see docs/metrics.md): position in body sizes from the prediction, size ratio, colour likeness.
@@ -42,6 +46,7 @@ STEP_TRACKED = 0.35  # body sizes a player can move between consecutive frames (
 STEP_LOST = 0.25  # extra body sizes allowed per frame lost
 SIZE_RATIO = 1.45
 SIZE_RATIO_LOST = 1.8
+LOST_LONG = 25  # frames lost after which size is no longer compared (he may have walked nearer or away)
 MIN_LIKENESS = 0.55  # Bhattacharyya coefficient of torso colour histograms, 0..1
 _TORSO = [INDEX[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")]
 _BINS = 4
@@ -80,15 +85,18 @@ class Verdict:
 
 
 def identity_gate(person: Person, colours: np.ndarray | None, predicted: np.ndarray, size: float,
-                  reference: np.ndarray | None, frames_lost: int) -> Verdict:
-    """Is `person` the tracked player? Position, size and torso colours must all agree with the track."""
+                  reference: np.ndarray | None, frames_lost: int, anywhere: bool = False) -> Verdict:
+    """Is `person` the tracked player? Position, size and torso colours must all agree with the track.
+
+    `anywhere`: a whole-frame search after a loss, where position says nothing.
+    """
     step = STEP_TRACKED + STEP_LOST * frames_lost
     moved = float(np.linalg.norm(person.centre - predicted)) / size
-    if moved > step:
+    if not anywhere and moved > step:
         return Verdict(False, f"{moved:.2f} body sizes from the prediction (limit {step:.2f})")
     ratio = person.size / size
     limit = SIZE_RATIO if frames_lost == 0 else SIZE_RATIO_LOST
-    if not 1 / limit <= ratio <= limit:
+    if frames_lost <= LOST_LONG and not 1 / limit <= ratio <= limit:
         return Verdict(False, f"size {ratio:.2f} times the track's (limit {limit:g})")
     like = likeness(colours, reference)
     if like is not None and like < MIN_LIKENESS:
@@ -152,6 +160,8 @@ class SubjectTracker:
         self._last_scan_ms: float | None = None
         self._scans = 0
         self._buffer: deque[tuple[int, np.ndarray, float]] = deque()
+        self._window: Window | None = None
+        self._crop_state: tuple[np.ndarray, np.ndarray] | None = None
         self._frame = 0
         self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
         self._started_at = 0
@@ -196,20 +206,79 @@ class SubjectTracker:
             return Observation(None, "lost", withdrawn=True)
         return None
 
-    def _follow(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray, lost: int) -> Person | None:
+    def _forget(self) -> None:
+        self.tracker.forget()
+        self._window = None
+
+    def _window_for(self, predicted: np.ndarray) -> Window:
+        """The crop for this frame, from an alpha-beta filter on the player's centre and size.
+
+        VIDEO mode smooths landmarks over time in the coordinates of the image
+        it is given; a crop that followed the noisy box every frame would show
+        the player shaking, and the smoothing would lag behind that shake
+        (measured: elbow angles swinging by 25 degrees on a still photo), while
+        a crop that jumps now and then disturbs it at every jump. The filter
+        moves the crop smoothly with the player's own velocity and zoom: a
+        running or zooming player stands still in it, a still one keeps a still
+        crop, and box noise is damped to a fraction of a pixel.
+        """
+        side = max(CROP * self._size, MIN_SIZE_PX)
+        if self._window is None or self._crop_state is None:
+            self._crop_state = np.array([*predicted, side]), np.zeros(3)
+        else:
+            state, rate = self._crop_state
+            guess = state + rate
+            error = np.array([*predicted, side]) - guess
+            if float(np.abs(error[:2]).max()) > RECENTRE * state[2]:  # lost the thread: start over here
+                state, rate = np.array([*predicted, side]), np.zeros(3)
+            else:
+                state, rate = guess + ALPHA * error, rate + BETA * error
+            self._crop_state = state, rate
+        cx, cy, width = self._crop_state[0]
+        self._window = Window.square(cx, cy, width, CROP_SIDE)
+        return self._window
+
+    def _follow(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray, lost: int,
+                tracker: PoseTracker | None = None) -> Person | None:
         """One crop around `predicted`, the VIDEO landmarker in it, the identity gate on what it returns."""
-        crop = CROP if self._age >= CONFIRM else CROP_YOUNG
-        window = Window.square(*predicted, max(crop * self._size, MIN_SIZE_PX), CROP_SIDE)
-        sample = self.tracker.detect_rgb(cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB), timestamp_ms)
+        tracker = tracker or self.tracker
+        window = self._window_for(predicted)
+        sample = tracker.detect_rgb(cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB), timestamp_ms)
         if sample is None:
             return None
-        person = acquire.located(sample, window)
+        person = acquire.located(sample, window, (bgr.shape[1], bgr.shape[0]))
         verdict = identity_gate(person, torso_colours(bgr, person), predicted, self._size, self._reference, lost)
         if verdict.ok:
             return person
         self.stats.reject(verdict)
-        self.tracker.forget()
+        tracker.forget()
+        self._window = None
         return None
+
+    def _refined(self, bgr: np.ndarray, timestamp_ms: float, found: Person) -> Person:
+        """The find again, from the VIDEO landmarker on a crop around it: a search window or tile may show
+        the player small, and its pose can be crumpled; the crop shows him large. It also starts the
+        landmarker tracking him, on WARM_UP extra passes over the same crop, so that its tracking has
+        settled before the next frame (measured: without them, the next 5-8 poses were off by up to
+        30 degrees at the elbow). If the crop shows someone else (or nobody), the find is kept."""
+        self._forget()
+        window = Window.square(*found.centre, max(CROP_FIRST * found.size, MIN_SIZE_PX), CROP_SIDE)
+        rgb = cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB)
+        sample = None
+        for k in range(1 + WARM_UP):  # the same picture again: the landmarker's tracking settles on it
+            sample = self.tracker.detect_rgb(rgb, timestamp_ms + k * WARM_UP_STEP_MS)
+            if sample is None:
+                break
+        if sample is None:
+            return found
+        person = acquire.located(sample, window, (bgr.shape[1], bgr.shape[0]))
+        moved = float(np.linalg.norm(person.centre - found.centre)) / max(person.size, found.size)
+        if moved > 0.5 or not 1 / SIZE_RATIO <= person.size / found.size <= SIZE_RATIO:
+            self._forget()
+            return found
+        self._window = window
+        self._crop_state = np.array([window.x0 + window.w / 2, window.y0 + window.h / 2, window.w]), np.zeros(3)
+        return person
 
     def _remember(self, bgr: np.ndarray, timestamp_ms: float) -> None:
         self._buffer.append((self._frame, bgr, timestamp_ms))
@@ -219,29 +288,31 @@ class SubjectTracker:
     def _backwards(self, now_ms: float) -> tuple[tuple[int, Person], ...]:
         """Once a new track is confirmed, follow it back through the frames kept from before it began.
 
-        Returns (frames before the current one, pose) pairs, newest first, up to where he is lost.
+        A second landmarker does it, so the one tracking forwards keeps its
+        state. Returns (frames before the current one, pose) pairs, newest
+        first, up to where he is lost.
         """
-        found: list[tuple[int, Person]] = []
-        state = (self._centre, self._velocity, self._size, self._age)
-        self._centre, self._velocity, self._size = self._start
-        self.tracker.forget()
-        clock, later = now_ms, now_ms
-        for frame, bgr, ms in reversed(self._buffer):
-            if frame >= self._started_at:
-                continue
-            clock += later - ms  # the real spacing, run backwards; PoseTracker keeps its clock increasing
-            later = ms
-            person = self._follow(bgr, clock, self._centre, 0)
-            if person is None:
-                break
-            self._update(person, torso_colours(bgr, person), continuous=True)
-            found.append((self._frame - frame, person))
+        kept = [(frame, bgr, ms) for frame, bgr, ms in self._buffer if frame < self._started_at]
         self._buffer.clear()
-        self._centre, self._velocity, self._size, self._age = state
-        self.tracker.forget()
+        if not kept:
+            return ()
+        found: list[tuple[int, Person]] = []
+        state = (self._centre, self._velocity, self._size, self._age, self._window, self._reference, self._crop_state)
+        self._centre, self._velocity, self._size = self._start
+        self._window = None
+        with PoseTracker(options=self.tracker.options, model=self.tracker.model) as back:
+            for frame, bgr, ms in reversed(kept):
+                person = self._follow(bgr, now_ms + (now_ms - ms), self._centre, 0, back)
+                if person is None:
+                    break
+                self._update(person, torso_colours(bgr, person), continuous=True)
+                found.append((self._frame - frame, person))
+        (self._centre, self._velocity, self._size, self._age, self._window, self._reference,
+         self._crop_state) = state
         return tuple(found)
 
     def _abandon(self) -> None:
+        self._window = None
         self._centre, self._size, self._reference, self._age, self._lost = None, 0.0, None, 0, 0
         self._velocity = np.zeros(2)
         self.stats.false_starts += 1
@@ -265,6 +336,7 @@ class SubjectTracker:
             if result.people:
                 self.stats.subject_reason = reason
             return Observation(None, "lost")
+        person = self._refined(bgr, timestamp_ms, person)
         self.stats.subject_reason = reason
         self.stats.subject_time_s = round(timestamp_ms / 1000.0, 3)
         x0, y0, x1, y1 = person.box
@@ -277,7 +349,6 @@ class SubjectTracker:
         self._update(person, torso_colours(bgr, person), continuous=False)
         self._start = (self._centre, self._velocity, self._size)
         self._started_at, self._confirmed = self._frame, False
-        self.tracker.forget()
         return Observation(person, "acquired")
 
     def _reacquire(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray) -> Observation:
@@ -295,12 +366,12 @@ class SubjectTracker:
             self._searched(len(windows), count_frame=False)
         if person is None:
             return Observation(None, "lost")
+        person = self._refined(bgr, timestamp_ms, person)
         self.stats.reacquisitions += 1
         self._lost = 0
         self._age = 0
         self._velocity = np.zeros(2)
         self._update(person, torso_colours(bgr, person), continuous=False)
-        self.tracker.forget()
         return Observation(person, "reacquired")
 
     def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray,
@@ -308,8 +379,8 @@ class SubjectTracker:
         passed = []
         for person in candidates:
             colours = torso_colours(bgr, person)
-            lost = 10**6 if whole_frame else self._lost
-            verdict = identity_gate(person, colours, predicted, self._size, self._reference, lost)
+            verdict = identity_gate(person, colours, predicted, self._size, self._reference, self._lost,
+                                    anywhere=whole_frame)
             if verdict.ok:
                 passed.append((float(np.linalg.norm(person.centre - predicted)), person))
             else:
@@ -329,7 +400,7 @@ class SubjectTracker:
     def _update(self, person: Person, colours: np.ndarray | None, continuous: bool) -> None:
         centre = person.centre
         if continuous:
-            self._velocity = 0.5 * self._velocity + 0.5 * (centre - self._centre)
+            self._velocity = 0.7 * self._velocity + 0.3 * (centre - self._centre)
         self._centre = centre
         self._size = person.size if self._size == 0 else 0.6 * person.size + 0.4 * self._size
         self._age += 1
