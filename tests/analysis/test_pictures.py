@@ -1,9 +1,8 @@
-"""Pictures: bounded thumbnail memory, the skeleton drawing, the sheet layout and the chart."""
+"""Pictures: bounded memory for player pictures, the skeleton drawing, the sheet layout and the chart."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from tests.analysis import synthetic as syn
 from worker.analysis.landmarks import INDEX

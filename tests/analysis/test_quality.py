@@ -124,4 +124,16 @@ def test_frame_quality_codes_and_counts():
     code = quality.frame_quality(t, xy, vis, detected, events)
     assert list(code[:3]) == [quality.SETTLING] * 3
     assert code[10] == quality.SEGMENTS and (code[15:] == quality.NO_POSE).all()
-    assert quality.gate_counts(code) == {"settling": 3, "segment_lengths": 1}
+    assert quality.gate_counts(code) == {"settling": 3, "segment_lengths": 1, "frame_edge": 0}
+
+
+def test_a_body_cut_by_the_side_of_the_picture_and_the_poses_just_after_are_gated():
+    t, xy, vis = _clip(30)
+    detected = np.ones(30, dtype=bool)
+    detected[20:] = False
+    xy[5:8, :, 0] += 600.0 - xy[5:8, :, 0].min()  # walking out on the right: the figure reaches past x = 640
+    cut = quality.at_side_edge(xy, detected, width=640, settle=2)
+    assert list(np.flatnonzero(cut)) == [5, 6, 7, 8, 9]
+    feet_cut = xy.copy()
+    feet_cut[:, INDEX["left_ankle"], 1] = 2000.0  # below the picture: a framing, not a passage
+    assert not quality.at_side_edge(feet_cut, detected, width=640).any()

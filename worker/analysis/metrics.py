@@ -69,6 +69,7 @@ class PoseSeries:
     t: np.ndarray  # (N,) seconds
     xy: np.ndarray  # (N, 33, 2) pixels
     visibility: np.ndarray  # (N, 33)
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)  # per-series results computed once
 
     @property
     def detected(self) -> np.ndarray:
@@ -147,17 +148,20 @@ def _support(
 
 def jitter(series: PoseSeries, names: tuple[str, ...] | list[str], usable: np.ndarray) -> float | None:
     """Median over `names` of the landmark's residual wobble after the low-pass, in body heights."""
-    scale = _body_scale(series)
+    if "scale" not in series._cache:
+        series._cache["scale"] = _body_scale(series)
+    scale = series._cache["scale"]
     if scale is None:
         return None
     sigmas = []
     for name in names:
-        p = series.point(name)
-        for k in (0, 1):
-            raw = _masked(p[:, k], usable)
-            sigma = noise_sigma(raw, lowpass(series.t, raw))
-            if sigma is not None:
-                sigmas.append(sigma)
+        key = ("jitter", name)
+        if key not in series._cache:  # each landmark's own jitter, over the frames it is visible in
+            p = series.point(name)
+            seen = series.visible((name,))
+            found = [noise_sigma(_masked(p[:, k], seen), lowpass(series.t, _masked(p[:, k], seen))) for k in (0, 1)]
+            series._cache[key] = [f for f in found if f is not None]
+        sigmas += series._cache[key]
     return float(np.median(sigmas)) / scale if sigmas else None
 
 
@@ -188,16 +192,28 @@ def sustained(t: np.ndarray, values: np.ndarray, largest: bool, hold_s: float = 
     at most its slope times hold_s/2.
     """
     v = np.asarray(values, dtype=np.float64)
-    rows = np.flatnonzero(np.isfinite(v))
-    if rows.size == 0:
+    if not np.isfinite(v).any():
         return None
-    level = np.full(v.shape, np.nan)
-    tt = np.asarray(t, dtype=np.float64)
-    for i in rows:
-        near = rows[np.abs(tt[rows] - tt[i]) <= hold_s / 2 + 1e-9]
-        level[i] = np.median(v[near])
+    level = moving_median(np.asarray(t, dtype=np.float64), v, hold_s / 2)
     row = int(np.nanargmax(level) if largest else np.nanargmin(level))
     return float(level[row]), row
+
+
+def moving_median(t: np.ndarray, values: np.ndarray, half_window_s: float) -> np.ndarray:
+    """Median of the finite samples within +-half_window_s of each finite sample (NaN elsewhere)."""
+    out = np.full(values.shape, np.nan)
+    rows = np.flatnonzero(np.isfinite(values))
+    if rows.size == 0:
+        return out
+    tt, vv = t[rows], values[rows]
+    lo = np.searchsorted(tt, tt - half_window_s - 1e-9, side="left")
+    hi = np.searchsorted(tt, tt + half_window_s + 1e-9, side="right")
+    width = int((hi - lo).max())
+    padded = np.concatenate([vv, np.full(width, np.nan)])
+    index = lo[:, None] + np.arange(width)[None, :]
+    windows = np.where(index < hi[:, None], padded[np.minimum(index, padded.size - 1)], np.nan)
+    out[rows] = np.nanmedian(windows, axis=1)
+    return out
 
 
 def _num(x: float | None, digits: int = 1) -> float | None:

@@ -231,7 +231,7 @@ def angle_chart(
             ax.axvline(when, color="#666666", linestyle="--", linewidth=0.9)
             ax.annotate(text, (when, 1.0), xycoords=("data", "axes fraction"),
                         rotation=90, va="top", ha="right", fontsize=7, color="#444444")
-        ax.set_title(f"{joint} angle (180 = straight)")
+        ax.set_title(f"{joint} angle ({'0 = arm along the trunk' if joint == 'shoulder' else '180 = straight'})")
         ax.set_ylabel("degrees")
         ax.set_ylim(0, 185)
         ax.grid(alpha=0.3)

@@ -173,7 +173,8 @@ def analyze(
     t = arrays["timestamp_ms"] / 1000.0
     xy = arrays["image"][:, :, :2].astype(np.float64) * [collected.width, collected.height]
     visibility = arrays["visibility"].astype(np.float64)
-    arrays["quality"] = quality.frame_quality(t, xy, visibility, arrays["detected"], collected.events)
+    arrays["quality"] = quality.frame_quality(t, xy, visibility, arrays["detected"], collected.events,
+                                              collected.width)
     accepted = arrays["quality"] == quality.OK
     series = PoseSeries(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
                         visibility=np.where(accepted[:, None], visibility, 0.0))

@@ -50,6 +50,7 @@ LOST_LONG = 25  # frames lost after which size is no longer compared (he may hav
 MIN_LIKENESS = 0.55  # Bhattacharyya coefficient of torso colour histograms, 0..1
 _TORSO = [INDEX[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")]
 _BINS = 4
+TORSO_PIXELS = 4000
 
 
 def torso_colours(bgr: np.ndarray, person: Person) -> np.ndarray | None:
@@ -63,9 +64,10 @@ def torso_colours(bgr: np.ndarray, person: Person) -> np.ndarray | None:
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    patch = bgr[y0:y1, x0:x1]
+    step = max(1, int(np.sqrt((x1 - x0) * (y1 - y0) / TORSO_PIXELS)))  # a few thousand pixels are enough
+    patch = bgr[y0:y1:step, x0:x1:step]
     mask = np.zeros(patch.shape[:2], dtype=np.uint8)
-    cv2.fillConvexPoly(mask, np.round(quad - [x0, y0]).astype(np.int32), 255)
+    cv2.fillConvexPoly(mask, np.round((quad - [x0, y0]) / step).astype(np.int32), 255)
     if cv2.countNonZero(mask) < 24:
         return None
     hist = cv2.calcHist([patch], [0, 1, 2], mask, [_BINS] * 3, [0, 256] * 3).ravel()
@@ -162,6 +164,7 @@ class SubjectTracker:
         self._buffer: deque[tuple[int, np.ndarray, float]] = deque()
         self._window: Window | None = None
         self._crop_state: tuple[np.ndarray, np.ndarray] | None = None
+        self._colours: np.ndarray | None = None  # torso colours of the last pose that passed the gate
         self._frame = 0
         self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
         self._started_at = 0
@@ -185,7 +188,7 @@ class SubjectTracker:
             # a young track's first pose may be part of the body only: its gate is as loose as after a loss
             person = self._follow(bgr, timestamp_ms, predicted, 0 if self._age >= CONFIRM else 2)
             if person is not None:
-                self._update(person, torso_colours(bgr, person), continuous=True)
+                self._update(person, self._colours, continuous=True)
                 earlier: tuple[tuple[int, Person], ...] = ()
                 if not self._confirmed and self._age >= CONFIRM:
                     self._confirmed = True
@@ -247,8 +250,10 @@ class SubjectTracker:
         if sample is None:
             return None
         person = acquire.located(sample, window, (bgr.shape[1], bgr.shape[0]))
-        verdict = identity_gate(person, torso_colours(bgr, person), predicted, self._size, self._reference, lost)
+        colours = torso_colours(bgr, person)
+        verdict = identity_gate(person, colours, predicted, self._size, self._reference, lost)
         if verdict.ok:
+            self._colours = colours
             return person
         self.stats.reject(verdict)
         tracker.forget()
@@ -305,7 +310,7 @@ class SubjectTracker:
                 person = self._follow(bgr, now_ms + (now_ms - ms), self._centre, 0, back)
                 if person is None:
                     break
-                self._update(person, torso_colours(bgr, person), continuous=True)
+                self._update(person, self._colours, continuous=True)
                 found.append((self._frame - frame, person))
         (self._centre, self._velocity, self._size, self._age, self._window, self._reference,
          self._crop_state) = state

@@ -42,13 +42,19 @@ class Window:
     def cut(self, rgb: np.ndarray) -> np.ndarray:
         """The window as an image of `out_size`; one warp does crop, pad and resize in one pass."""
         matrix = np.array([[self.scale, 0.0, -self.x0 * self.scale], [0.0, self.scale, -self.y0 * self.scale]])
-        interpolation = cv2.INTER_LINEAR if self.scale >= 0.5 else cv2.INTER_AREA
-        if self.scale < 0.5:  # warpAffine has no area averaging: shrink the frame first, then warp
-            factor = 0.5 / self.scale
-            small = cv2.resize(rgb, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
-            matrix = matrix @ np.diag([factor, factor, 1.0])
-            rgb, interpolation = small, cv2.INTER_LINEAR
-        return cv2.warpAffine(rgb, matrix, self.out_size, flags=interpolation,
+        if self.scale < 0.5:
+            # warpAffine samples without averaging, which aliases when shrinking a lot: shrink the part of
+            # the frame the window covers to twice the output size first (bilinear, cheap), then warp
+            height, width = rgb.shape[:2]
+            x0, y0 = max(0, int(self.x0)), max(0, int(self.y0))
+            x1, y1 = min(width, int(np.ceil(self.x0 + self.w))), min(height, int(np.ceil(self.y0 + self.h)))
+            if x1 <= x0 or y1 <= y0:
+                return np.full((*self.out_size[::-1], 3), FILL, dtype=rgb.dtype)
+            factor = 2.0 * self.scale
+            part = cv2.resize(rgb[y0:y1, x0:x1], None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+            matrix = np.array([[0.5, 0.0, (x0 - self.x0) * self.scale], [0.0, 0.5, (y0 - self.y0) * self.scale]])
+            rgb = part
+        return cv2.warpAffine(rgb, matrix, self.out_size, flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=FILL)
 
     def to_frame(self, xy_norm: np.ndarray) -> np.ndarray:
