@@ -134,6 +134,6 @@ def test_a_body_cut_by_the_side_of_the_picture_and_the_poses_just_after_are_gate
     xy[5:8, :, 0] += 600.0 - xy[5:8, :, 0].min()  # walking out on the right: the figure reaches past x = 640
     cut = quality.at_side_edge(xy, detected, width=640, settle=2)
     assert list(np.flatnonzero(cut)) == [5, 6, 7, 8, 9]
-    feet_cut = xy.copy()
+    feet_cut = _clip(30)[1]
     feet_cut[:, INDEX["left_ankle"], 1] = 2000.0  # below the picture: a framing, not a passage
     assert not quality.at_side_edge(feet_cut, detected, width=640).any()
