@@ -275,6 +275,7 @@ def _tracking(arrays: dict[str, np.ndarray], events: list[str], opts: AnalysisOp
         "search_share": round(track.frames_searching / len(events), 4) if events else 0.0,
         "model_calls_searching": track.search_calls,
         "rejected_by_identity_gate": track.rejected,
+        "gone_at_s": track.gone_at_s,
         "rejected_by_test": dict(track.rejected_reasons),
     }
 

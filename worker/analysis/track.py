@@ -43,10 +43,10 @@ CONFIRM = 3  # a new track must be followed this many frames (the acquisition in
 BACKFILL_S = 2.0  # frames kept while searching, to track a newly found subject backwards
 # Identity gate (see docs/metrics.md): position in body sizes from the prediction, size ratio, colour likeness.
 STEP_TRACKED = 0.35  # body sizes a player can move between consecutive frames (over 20 m/s at 25 fps)
-STEP_LOST = 0.25  # extra body sizes allowed per frame lost
+STEP_LOST = 0.12  # extra body sizes allowed per frame lost (a sprinter covers ~0.2 body heights a frame at 25 fps)
 SIZE_RATIO = 1.45
 SIZE_RATIO_LOST = 1.8
-LOST_LONG = 25  # frames lost after which size is no longer compared (he may have walked nearer or away)
+GONE_S = 3.0  # lost this long, the subject has left: nobody found later can be proven to be him
 MIN_LIKENESS = 0.55  # Bhattacharyya coefficient of torso colour histograms, 0..1
 _TORSO = [INDEX[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")]
 _BINS = 4
@@ -87,18 +87,19 @@ class Verdict:
 
 
 def identity_gate(person: Person, colours: np.ndarray | None, predicted: np.ndarray, size: float,
-                  reference: np.ndarray | None, frames_lost: int, anywhere: bool = False) -> Verdict:
+                  reference: np.ndarray | None, frames_lost: int) -> Verdict:
     """Is `person` the tracked player? Position, size and torso colours must all agree with the track.
 
-    `anywhere`: a whole-frame search after a loss, where position says nothing.
+    The position allowed grows with the frames lost (STEP_LOST each): a player
+    who left the picture can only come back near where he could have walked.
     """
     step = STEP_TRACKED + STEP_LOST * frames_lost
     moved = float(np.linalg.norm(person.centre - predicted)) / size
-    if not anywhere and moved > step:
+    if moved > step:
         return Verdict(False, f"{moved:.2f} body sizes from the prediction (limit {step:.2f})")
     ratio = person.size / size
     limit = SIZE_RATIO if frames_lost == 0 else SIZE_RATIO_LOST
-    if frames_lost <= LOST_LONG and not 1 / limit <= ratio <= limit:
+    if not 1 / limit <= ratio <= limit:
         return Verdict(False, f"size {ratio:.2f} times the track's (limit {limit:g})")
     like = likeness(colours, reference)
     if like is not None and like < MIN_LIKENESS:
@@ -121,6 +122,7 @@ class TrackStats:
     rejected: int = 0  # poses the identity gate turned away
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     false_starts: int = 0  # tracks lost again within CONFIRM frames: withdrawn
+    gone_at_s: float | None = None  # lost for GONE_S from then on: the search stopped
 
     def reject(self, verdict: Verdict) -> None:
         self.rejected += 1
@@ -135,7 +137,7 @@ class Observation:
     once a new track is confirmed); `withdrawn`: the current track's poses are taken back (a false start)."""
 
     person: Person | None
-    event: str  # "tracked" | "acquired" | "reacquired" | "lost" | "waiting"
+    event: str  # "tracked" | "acquired" | "reacquired" | "lost" | "waiting" | "gone"
     earlier: tuple[tuple[int, Person], ...] = ()  # (frames before this one, pose)
     withdrawn: bool = False
 
@@ -165,6 +167,7 @@ class SubjectTracker:
         self._window: Window | None = None
         self._crop_state: tuple[np.ndarray, np.ndarray] | None = None
         self._colours: np.ndarray | None = None  # torso colours of the last pose that passed the gate
+        self._lost_since_ms: float | None = None
         self._frame = 0
         self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
         self._started_at = 0
@@ -188,6 +191,7 @@ class SubjectTracker:
             # a young track's first pose may be part of the body only: its gate is as loose as after a loss
             person = self._follow(bgr, timestamp_ms, predicted, 0 if self._age >= CONFIRM else 2)
             if person is not None:
+                self._lost_since_ms = None
                 self._update(person, self._colours, continuous=True)
                 earlier: tuple[tuple[int, Person], ...] = ()
                 if not self._confirmed and self._age >= CONFIRM:
@@ -200,6 +204,11 @@ class SubjectTracker:
                 return Observation(None, "lost", withdrawn=True)
         else:
             self._lost += 1
+        if self._lost_since_ms is None:
+            self._lost_since_ms = timestamp_ms
+        if timestamp_ms - self._lost_since_ms > GONE_S * 1000.0:
+            self.stats.gone_at_s = round(self._lost_since_ms / 1000.0, 3)
+            return Observation(None, "gone")
         return self._reacquire(bgr, timestamp_ms, predicted)
 
     def finish(self) -> Observation | None:
@@ -367,25 +376,24 @@ class SubjectTracker:
             share = min(max(self._size / height, acquire.LEVELS[-1]), acquire.LEVELS[0])
             self._scans += 1
             windows = acquire.level_windows(width, height, share, shifted=self._scans % 2 == 0)
-            person = self._gated(bgr, acquire.find_in(self.finder, rgb, windows), predicted, whole_frame=True)
+            person = self._gated(bgr, acquire.find_in(self.finder, rgb, windows), predicted)
             self._searched(len(windows), count_frame=False)
         if person is None:
             return Observation(None, "lost")
         person = self._refined(bgr, timestamp_ms, person)
         self.stats.reacquisitions += 1
+        self._lost_since_ms = None
         self._lost = 0
         self._age = 0
         self._velocity = np.zeros(2)
         self._update(person, torso_colours(bgr, person), continuous=False)
         return Observation(person, "reacquired")
 
-    def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray,
-               whole_frame: bool = False) -> Person | None:
+    def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray) -> Person | None:
         passed = []
         for person in candidates:
             colours = torso_colours(bgr, person)
-            verdict = identity_gate(person, colours, predicted, self._size, self._reference, self._lost,
-                                    anywhere=whole_frame)
+            verdict = identity_gate(person, colours, predicted, self._size, self._reference, self._lost)
             if verdict.ok:
                 passed.append((float(np.linalg.norm(person.centre - predicted)), person))
             else:
