@@ -234,7 +234,11 @@ class _TerminalProgress:
               help="The player's stance; auto guesses it from the picture.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="Pose model file.  [default: $POSE_MODEL_PATH or the per-user cache]")
-def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedness: str, model_path) -> None:
+@click.option("--subject", metavar="X,Y[,T]", default=None,
+              help="Who to analyse: a point (or box X0,Y0,X1,Y1) on the player as shares of the frame "
+                   "width and height, optionally at T seconds.  [default: the largest person]")
+def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedness: str, model_path,
+                    subject: str | None) -> None:
     """Analyse VIDEO on this machine: write result.json and pictures to DIR, print a summary.
 
     Exits 2 when the video cannot be analysed (the message says why) and 1 when
@@ -248,11 +252,17 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
     from worker.analysis.model import ModelError
     from worker.analysis.summary import summarize
 
+    from worker.analysis.subject import SubjectHint
+
+    try:
+        hint = None if subject is None else SubjectHint.parse(subject)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--subject") from None
     out = out_dir if out_dir is not None else Path("out") / video.stem
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     options = AnalysisOptions(max_fps=max_fps or None, max_seconds=max_seconds, handedness=handedness,
-                              model_path=model_path)
+                              model_path=model_path, subject=hint)
     progress = _TerminalProgress(f"analysing {video.name}")
     try:
         result = analyze(video, out, progress=progress, options=options)

@@ -84,9 +84,9 @@ def test_artifacts_hold_the_full_series_and_readable_pictures(analysed):
         result["metrics"]["right_knee_angle"]["value"]["mean"], abs=15)
     sheet = cv2.imread(str(out / result["artifacts"]["contact_sheet"]))
     chart = cv2.imread(str(out / result["artifacts"]["angle_chart"]))
-    assert sheet is not None and sheet.shape[1] == 3 * 320 and sheet.shape[0] > 2 * 180
+    assert sheet is not None and sheet.shape[1] == 3 * 360 and sheet.shape[0] > 2 * 480
     assert chart is not None and chart.shape[:2] == (750, 1100)
-    # the skeleton is drawn: the sheet has the orange (left) and blue (right) limb colours
+    # the skeleton is drawn: the sheet has the orange (front) and blue (back) limb colours
     orange = np.all(sheet == (0, 140, 255), axis=2).sum()
     blue = np.all(sheet == (255, 160, 0), axis=2).sum()
     assert orange > 200 and blue > 200

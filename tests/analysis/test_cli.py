@@ -38,6 +38,7 @@ def test_analyze_writes_result_and_pictures_and_prints_a_summary(make_person_vid
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{video.name}: 2 s, 640x360, 50 of 50 frames analysed, person found in")
     assert any(line.startswith("front-knee flexion: deepest ") for line in lines)
+    assert any(line.startswith("subject: the largest person") and "followed in" in line for line in lines)
     assert lines[-1] == f"wrote result.json, landmarks.npz, angles.csv, contact_sheet.png, angle_chart.png to {out}"
     assert "analysing" not in done.stderr  # no progress bar when stderr is not a terminal
 
@@ -102,3 +103,17 @@ def test_missing_model_exits_1_and_says_how_to_fetch_it(make_person_video, tmp_p
 def test_unknown_handedness_is_a_usage_error(tmp_path):
     done = analyze_cli(str(tmp_path / "x.mp4"), "--handedness", "both")
     assert done.returncode == 2 and "'both' is not one of 'auto', 'left', 'right'" in done.stderr
+
+
+@pytest.mark.parametrize("subject", ["0.5", "1.2,0.5", "x,y"])
+def test_a_malformed_subject_is_refused_before_any_work(make_person_video, tmp_path, subject):
+    out = tmp_path / "report"
+    done = analyze_cli(str(make_person_video("messi", CLIP)), "--out", str(out), "--subject", subject)
+    assert done.returncode == 2 and "--subject" in done.stderr
+    assert not out.exists()
+
+
+def test_a_subject_where_nobody_stands_exits_2_and_says_so(make_person_video, tmp_path):
+    done = analyze_cli(str(make_person_video("messi", CLIP)), "--out", str(tmp_path / "r"), "--subject", "0.02,0.02")
+    assert done.returncode == 2
+    assert "nobody was found at the subject point (0.02, 0.02)" in done.stderr

@@ -114,16 +114,24 @@ def synthesize_video(
     """
     width, height = motion.size
     size = (height, width) if turn_ccw in (90, 270) else (width, height)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), motion.fps, size)
+
+    def frame(u: float) -> np.ndarray:
+        image = cv2.warpAffine(photo, frame_transform(photo.shape, motion, u), (width, height),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
+        return cv2.rotate(image, _TURN_CCW[turn_ccw]) if turn_ccw else image
+
+    return write_video(path, fourcc, motion.fps, size, max(1, round(motion.seconds * motion.fps)), frame)
+
+
+def write_video(path: Path, fourcc: str, fps: float, size: tuple[int, int], count: int,
+                frame: Callable[[float], np.ndarray]) -> Path:
+    """Write `count` frames, `frame(u)` at progress u = 0..1, with OpenCV; fails the test if it cannot."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         pytest.fail(f"OpenCV cannot write {fourcc} video to {path}", pytrace=False)
-    count = max(1, round(motion.seconds * motion.fps))
     try:
         for i in range(count):
-            u = i / (count - 1) if count > 1 else 0.0
-            frame = cv2.warpAffine(photo, frame_transform(photo.shape, motion, u), (width, height),
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
-            writer.write(cv2.rotate(frame, _TURN_CCW[turn_ccw]) if turn_ccw else frame)
+            writer.write(frame(i / (count - 1) if count > 1 else 0.0))
     finally:
         writer.release()
     return path
@@ -174,5 +182,97 @@ def make_person_video(tmp_path_factory: pytest.TempPathFactory) -> VideoFactory:
         set_mp4_rotation(stored, path, rotation)
         stored.unlink()
         return path
+
+    return make
+
+
+PLAYER_BOXES = {  # where the person is in each photo (px, x0, y0, x1, y1), as the pose model sees him
+    "messi": (103, 102, 434, 332),
+    "basketball": (52, 116, 154, 466),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person cut from a photo and pasted into a scene.
+
+    `height` is the person's box height as a share of the frame height; `x`, `y`
+    place the box centre as shares of the frame width and height, moving
+    linearly between waypoints spread evenly over the clip.
+    """
+
+    photo: str = "messi"
+    height: float = 0.3
+    x: tuple[float, ...] = (0.5, 0.5)  # waypoints, evenly spread over the clip
+    y: tuple[float, ...] = (0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """People pasted over an empty outdoor picture (scikit-image's rocket launch site), later ones in front."""
+
+    actors: tuple[Actor, ...] = (Actor(),)
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 25.0
+    seconds: float = 2.0
+
+
+def actor_box(scene: Scene, k: int, u: float) -> tuple[float, float, float, float]:
+    """The pasted person's box in frame pixels at progress u (0..1)."""
+    actor = scene.actors[k]
+    x0, y0, x1, y1 = PLAYER_BOXES[actor.photo]
+    width, height = scene.size
+    scale = actor.height * height / (y1 - y0)
+    cx = float(np.interp(u, np.linspace(0, 1, len(actor.x)), actor.x)) * width
+    cy = float(np.interp(u, np.linspace(0, 1, len(actor.y)), actor.y)) * height
+    half_w, half_h = (x1 - x0) * scale / 2, (y1 - y0) * scale / 2
+    return cx - half_w, cy - half_h, cx + half_w, cy + half_h
+
+
+def _cutout(photo: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """The person with a margin, a feathered alpha mask, and the box's offset inside the cut-out."""
+    x0, y0, x1, y1 = box
+    pad_x, pad_y = round(0.12 * (x1 - x0)), round(0.08 * (y1 - y0))
+    ax, ay = max(0, x0 - pad_x), max(0, y0 - pad_y)
+    bx, by = min(photo.shape[1], x1 + pad_x), min(photo.shape[0], y1 + pad_y)
+    cut = photo[ay:by, ax:bx]
+    alpha = np.zeros(cut.shape[:2], dtype=np.float32)
+    alpha[max(0, y0 - ay - pad_y // 2):y1 - ay + pad_y // 2, max(0, x0 - ax - pad_x // 2):x1 - ax + pad_x // 2] = 1
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(2.0, 0.25 * min(pad_x, pad_y)))
+    return cut, alpha, (x0 - ax, y0 - ay)
+
+
+def compose_video(scene: Scene, path: Path) -> Path:
+    """Write the scene as an mp4v video; each actor is scaled and moved by a per-frame affine paste."""
+    from skimage import data
+
+    width, height = scene.size
+    background = cv2.resize(cv2.cvtColor(data.rocket(), cv2.COLOR_RGB2BGR), (width, height)).astype(np.float32)
+    cutouts = [_cutout(person_photo(a.photo), PLAYER_BOXES[a.photo]) for a in scene.actors]
+
+    def frame(u: float) -> np.ndarray:
+        image = background
+        for k, (cut, alpha, (ox, oy)) in enumerate(cutouts):
+            bx0, by0, bx1, by1 = actor_box(scene, k, u)
+            px0, py0, px1, py1 = PLAYER_BOXES[scene.actors[k].photo]
+            s = (by1 - by0) / (py1 - py0)
+            matrix = np.array([[s, 0, bx0 - ox * s], [0, s, by0 - oy * s]])
+            layer = cv2.warpAffine(cut, matrix, (width, height), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            weight = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR)[..., None]
+            image = image * (1 - weight) + layer.astype(np.float32) * weight
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+    return write_video(path, "mp4v", scene.fps, (width, height), max(1, round(scene.seconds * scene.fps)), frame)
+
+
+@pytest.fixture(scope="session")
+def make_scene_video(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Scene], Path]:
+    """`make_scene_video(scene)` -> cached video path, one composition per scene per test session."""
+    folder = tmp_path_factory.mktemp("scene-videos")
+
+    def make(scene: Scene) -> Path:
+        key = json.dumps(asdict(scene), sort_keys=True)
+        path = folder / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".mp4")
+        return path if path.exists() else compose_video(scene, path)
 
     return make

@@ -6,6 +6,10 @@ low-pass (the usual choice in sports biomechanics) removes the jitter without
 flattening the movement. The filter runs forward and backward (sosfiltfilt),
 so peaks are not shifted in time.
 
+Before filtering, single-frame spikes (a landmark that jumped onto the bat
+for one frame) are replaced by their neighbours' median: a low-pass would
+otherwise spread them over several frames and let them set an extreme.
+
 Frames can be missing (no pose, joint hidden, frame-rate cap) and timestamps
 need not be evenly spaced, while a Butterworth filter needs a uniform grid:
 each run of samples without a long gap is interpolated onto a uniform grid at
@@ -20,6 +24,34 @@ from scipy.signal import butter, sosfiltfilt
 CUTOFF_HZ = 6.0
 ORDER = 2
 MAX_GAP_S = 0.25  # a longer hole splits the series: interpolating across it would invent movement
+SPIKE_WINDOW = 3  # rows each side that judge whether a sample is a spike
+SPIKE_K = 4.0  # robust sigmas from their median that make it one
+MIN_RUN = 5  # samples: a shorter run cannot be filtered, and unfiltered it would set extremes with its jitter
+
+
+def despike(values: np.ndarray, half_window: int = SPIKE_WINDOW, k: float = SPIKE_K) -> np.ndarray:
+    """Replace isolated outliers by the median of their neighbours (a Hampel filter).
+
+    A sample further than `k` robust sigmas (1.4826 MAD) from the median of the
+    samples within `half_window` rows of it is one bad frame, not movement: a
+    low-pass would spread it over its neighbours and let it set an extreme.
+    Steps and ramps are kept; NaN stays NaN and is ignored.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    out = v.copy()
+    idx = np.flatnonzero(np.isfinite(v))
+    width = 2 * half_window + 1
+    if idx.size < width:
+        return out
+    compact = v[idx]
+    windows = np.lib.stride_tricks.sliding_window_view(compact, width)
+    # the first and last rows are judged by the nearest full window
+    at = np.clip(np.arange(idx.size) - half_window, 0, windows.shape[0] - 1)
+    middle = np.median(windows, axis=1)[at]
+    spread = 1.4826 * np.median(np.abs(windows - np.median(windows, axis=1, keepdims=True)), axis=1)[at]
+    spikes = np.abs(compact - middle) > k * spread + 1e-9
+    out[idx[spikes]] = middle[spikes]
+    return out
 
 
 def lowpass(
@@ -31,8 +63,10 @@ def lowpass(
 ) -> np.ndarray:
     """Low-pass `values` sampled at times `t` (seconds); NaN marks a missing sample.
 
-    A run too short to filter, or sampled too slowly for the cutoff to mean
-    anything (below 2.2x the cutoff), is returned unfiltered.
+    A run shorter than MIN_RUN samples is dropped (NaN): it is a few frames
+    between gaps, too short to tell movement from jitter. A run sampled too
+    slowly for the cutoff to mean anything (below 2.2x the cutoff) is
+    returned unfiltered.
     """
     t = np.asarray(t, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -42,8 +76,22 @@ def lowpass(
         return out
     breaks = np.flatnonzero(np.diff(t[idx]) > max_gap_s) + 1
     for run in np.split(idx, breaks):
-        out[run] = _filter_run(t[run], values[run], cutoff_hz, order)
+        if run.size >= MIN_RUN:
+            out[run] = _filter_run(t[run], despike(values[run]), cutoff_hz, order)
     return out
+
+
+def noise_sigma(raw: np.ndarray, smooth: np.ndarray) -> float | None:
+    """Robust standard deviation of what the low-pass removed: the jitter of the measurement itself.
+
+    1.4826 x the median absolute residual, so a few real fast movements do not
+    count as noise. None with fewer than MIN_RUN residuals.
+    """
+    residual = np.asarray(raw, dtype=np.float64) - np.asarray(smooth, dtype=np.float64)
+    residual = residual[np.isfinite(residual)]
+    if residual.size < MIN_RUN:
+        return None
+    return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
 
 
 def _filter_run(t: np.ndarray, y: np.ndarray, cutoff_hz: float, order: int) -> np.ndarray:

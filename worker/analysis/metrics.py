@@ -7,8 +7,15 @@ limits are in docs/metrics.md; keep the two in step.
 
 Each metric is `{"units", "value", "confidence", "reason"}`. `value` is null
 with a `reason` when the joints it needs were not visible enough. `confidence`
-(0..1) is the mean MediaPipe visibility of those joints over the frames used,
-times the share of frames with a pose in which they were usable.
+(0..1) is coverage x visibility x steadiness: the share of analysed frames in
+which the joints were usable, their mean MediaPipe visibility there, and
+1 / (1 + (jitter / JITTER_REF)^2) with jitter the landmarks' residual wobble
+after the low-pass, in body heights (docs/metrics.md, "What a number can be
+trusted for").
+
+Extremes are sustained extremes: the largest (smallest) value the smoothed
+series holds for HOLD_S, so a single bad frame cannot set them. Key moments
+are given only when their signal moves by more than its own noise floor.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.analysis import geometry
-from worker.analysis.filters import lowpass
+from worker.analysis.filters import lowpass, noise_sigma
 from worker.analysis.landmarks import INDEX
 
 VISIBLE = 0.5  # MediaPipe's own default for "this landmark is in view"
@@ -27,6 +34,13 @@ MIN_COVERAGE = 0.25  # of the frames with a pose
 STANCE_WINDOW_S = 0.5
 STRIDE_STEP = 0.15  # body heights the stride must grow by to count as a step
 PLANT_SHARE = 0.95  # share of the stride's growth at which the front foot counts as planted
+HOLD_S = 0.12  # an extreme must hold this long (3 frames at 25 fps) to count
+JITTER_REF = 0.015  # body heights of landmark jitter at which confidence halves
+NOISE_K = 6.0  # a change must exceed this many noise sigmas to be more than jitter (measured: jitter alone
+# makes the smoothed series range over 4-5.5 sigmas of the residual in 4 s)
+EXTENSION_BIAS_K = 3.0  # sigmas that jitter adds to a real extension (running minimum down, peak up)
+MOMENT_MIN_DEG = 5.0  # and a knee-flexion moment at least this many degrees
+MOMENT_MIN_STRIDE = 0.05  # and a stride moment at least this many body heights
 
 ANGLES: dict[str, tuple[str, str, str]] = {
     f"{side}_{joint}_angle": (f"{side}_{a}", f"{side}_{b}", f"{side}_{c}")
@@ -55,6 +69,7 @@ class PoseSeries:
     t: np.ndarray  # (N,) seconds
     xy: np.ndarray  # (N, 33, 2) pixels
     visibility: np.ndarray  # (N, 33)
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)  # per-series results computed once
 
     @property
     def detected(self) -> np.ndarray:
@@ -94,6 +109,7 @@ class MetricsReport:
     angles: dict[str, np.ndarray]  # smoothed, degrees, NaN where not measurable
     raw_angles: dict[str, np.ndarray]
     moments: dict[str, int | None] = field(default_factory=dict)  # key moment -> frame row
+    moment_reasons: dict[str, str | None] = field(default_factory=dict)  # why a moment is null
 
 
 @dataclass(frozen=True)
@@ -125,11 +141,79 @@ def _support(
         return _Support(
             usable, None,
             f"{_joint_words(names)} visible (visibility >= {VISIBLE}){condition} in only {n} of "
-            f"{with_pose} frames with a pose; at least {need} are needed",
+            f"{with_pose} frames with a usable pose; at least {need} are needed",
         )
+    return _Support(usable, round(confidence(series, names, usable), 3), None)
+
+
+def jitter(series: PoseSeries, names: tuple[str, ...] | list[str], usable: np.ndarray) -> float | None:
+    """Median over `names` of the landmark's residual wobble after the low-pass, in body heights."""
+    if "scale" not in series._cache:
+        series._cache["scale"] = _body_scale(series)
+    scale = series._cache["scale"]
+    if scale is None:
+        return None
+    sigmas = []
+    for name in names:
+        key = ("jitter", name)
+        if key not in series._cache:  # each landmark's own jitter, over the frames it is visible in
+            p = series.point(name)
+            seen = series.visible((name,))
+            found = [noise_sigma(_masked(p[:, k], seen), lowpass(series.t, _masked(p[:, k], seen))) for k in (0, 1)]
+            series._cache[key] = [f for f in found if f is not None]
+        sigmas += series._cache[key]
+    return float(np.median(sigmas)) / scale if sigmas else None
+
+
+def confidence(series: PoseSeries, names: tuple[str, ...] | list[str], usable: np.ndarray) -> float:
+    """coverage x visibility x steadiness, each 0..1 (see the module docstring)."""
     cols = [INDEX[x] for x in names]
-    confidence = float(series.visibility[usable][:, cols].mean()) * n / with_pose
-    return _Support(usable, round(confidence, 3), None)
+    coverage = float(usable.sum()) / len(series.t)
+    visibility = float(series.visibility[usable][:, cols].mean())
+    wobble = jitter(series, names, usable)
+    steadiness = 1.0 if wobble is None else 1.0 / (1.0 + (wobble / JITTER_REF) ** 2)
+    return coverage * visibility * steadiness
+
+
+def _body_scale(series: PoseSeries) -> float | None:
+    """Body height in px for the whole clip (median), or 3.3 torso lengths when the legs are hidden."""
+    height = body_height(series)
+    if height is not None and np.isfinite(height).any():
+        return float(np.nanmedian(height))
+    torso = _torso_length(series)
+    return None if torso is None else 3.3 * torso
+
+
+def sustained(t: np.ndarray, values: np.ndarray, largest: bool, hold_s: float = HOLD_S) -> tuple[float, int] | None:
+    """The extreme of the moving median over `hold_s` (centred), and its row; None when nothing is finite.
+
+    A value counts only if most samples within +-hold_s/2 of it agree, so one
+    bad frame (or two at 25 fps) cannot set a maximum, while a real peak loses
+    at most its slope times hold_s/2.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(v).any():
+        return None
+    level = moving_median(np.asarray(t, dtype=np.float64), v, hold_s / 2)
+    row = int(np.nanargmax(level) if largest else np.nanargmin(level))
+    return float(level[row]), row
+
+
+def moving_median(t: np.ndarray, values: np.ndarray, half_window_s: float) -> np.ndarray:
+    """Median of the finite samples within +-half_window_s of each finite sample (NaN elsewhere)."""
+    out = np.full(values.shape, np.nan)
+    rows = np.flatnonzero(np.isfinite(values))
+    if rows.size == 0:
+        return out
+    tt, vv = t[rows], values[rows]
+    lo = np.searchsorted(tt, tt - half_window_s - 1e-9, side="left")
+    hi = np.searchsorted(tt, tt + half_window_s + 1e-9, side="right")
+    width = int((hi - lo).max())
+    padded = np.concatenate([vv, np.full(width, np.nan)])
+    index = lo[:, None] + np.arange(width)[None, :]
+    windows = np.where(index < hi[:, None], padded[np.minimum(index, padded.size - 1)], np.nan)
+    out[rows] = np.nanmedian(windows, axis=1)
+    return out
 
 
 def _num(x: float | None, digits: int = 1) -> float | None:
@@ -148,18 +232,41 @@ def _at(values: np.ndarray, row: int | None, digits: int = 1) -> float | None:
     return None if row is None else _num(values[row], digits)
 
 
-def _argext(values: np.ndarray, largest: bool) -> int | None:
+def _argext(values: np.ndarray, largest: bool, t: np.ndarray | None = None) -> int | None:
+    """Row of the sustained extreme (see `sustained`); with no `t`, of the plain extreme."""
     if not np.isfinite(values).any():
         return None
+    if t is not None:
+        found = sustained(t, values, largest)
+        return None if found is None else found[1]
     return int(np.nanargmax(values) if largest else np.nanargmin(values))
 
 
-def _summary(values: np.ndarray, digits: int = 1) -> dict:
+def _extreme(t: np.ndarray, values: np.ndarray, largest: bool) -> float | None:
+    found = sustained(t, values, largest)
+    return None if found is None else found[0]
+
+
+def _summary(t: np.ndarray, values: np.ndarray, digits: int = 1) -> dict:
     return {
-        "min": _num(np.nanmin(values), digits),
-        "max": _num(np.nanmax(values), digits),
-        "mean": _num(np.nanmean(values), digits),
+        "min": _num(_extreme(t, values, largest=False), digits),
+        "max": _num(_extreme(t, values, largest=True), digits),
+        "mean": _num(np.nanmean(values), digits) if np.isfinite(values).any() else None,
     }
+
+
+def _moment(t: np.ndarray, values: np.ndarray, noise: float | None, least: float, what: str,
+            unit: str) -> tuple[int | None, str | None]:
+    """The row of the sustained maximum of `values`, if it rises above the series' own noise floor."""
+    top, bottom = sustained(t, values, True), sustained(t, values, False)
+    if top is None or bottom is None:
+        return None, f"{what} could not be followed for {HOLD_S:g} s"
+    floor = max(least, NOISE_K * (noise or 0.0))
+    rise = top[0] - bottom[0]
+    if rise < floor:
+        return None, (f"{what} changed by only {rise:.{1 if unit == 'deg' else 3}f} {unit} over the clip, "
+                      f"within its noise floor of {floor:.{1 if unit == 'deg' else 3}f} {unit}")
+    return top[1], None
 
 
 def _masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -243,33 +350,38 @@ def body_height(series: PoseSeries) -> np.ndarray | None:
     return np.interp(series.t, series.t[known], chain[known])
 
 
-def _front_foot_plant(stride: np.ndarray) -> int | None:
+def _front_foot_plant(t: np.ndarray, stride: np.ndarray) -> int | None:
     """The frame where the front foot lands: the stride first reaches 95% of its maximum.
 
-    Only when the feet really step apart (the stride grows by at least 0.15
-    body heights); a player who stays in the stance has no plant moment.
+    Only when the feet really step apart (the stride's sustained range is at
+    least 0.15 body heights); a player who stays in the stance has no plant moment.
     """
-    top = _argext(stride, largest=True)
-    if top is None:
+    top, bottom = sustained(t, stride, True), sustained(t, stride, False)
+    if top is None or bottom is None:
         return None
-    low, high = float(np.nanmin(stride)), float(stride[top])
+    low, high = bottom[0], top[0]
     if high - low < STRIDE_STEP:
         return None
     reached = np.flatnonzero(stride >= low + PLANT_SHARE * (high - low))
     return int(reached[0])
 
 
-def _elbow_extension(series: PoseSeries, side: str, angle: np.ndarray) -> dict:
+def _elbow_extension(series: PoseSeries, side: str, angle: np.ndarray, raw: np.ndarray) -> dict:
     """Largest straightening of the elbow while the upper arm is raised above the shoulder.
 
     Bowling-arm extension is judged from upper arm horizontal to release; in
-    2D video "elbow above shoulder" is the closest observable window.
+    2D video "elbow above shoulder" is the closest observable window. Measured
+    on the smoothed angle (value minus its running minimum) and reported as 0
+    unless it exceeds NOISE_K times the angle's own jitter (the noise floor):
+    on raw angles, jitter alone reads as 7-15 degrees of "extension" on a
+    still arm. Above the floor, the part jitter adds (EXTENSION_BIAS_K sigmas)
+    is taken off.
     """
     names = (f"{side}_shoulder", f"{side}_elbow", f"{side}_wrist")
     raised = series.visible(names) & (series.point(names[1])[:, 1] < series.point(names[0])[:, 1])
     raised &= np.isfinite(angle)
     support = _support(series, names, raised, f" with the {side} elbow above the shoulder")
-    extra = {"indicator_only": True, "note": ELBOW_EXTENSION_NOTE}
+    extra = {"indicator_only": True, "note": ELBOW_EXTENSION_NOTE, "noise_floor_deg": None}
     if support.reason is not None:
         return _metric("deg", None, support, at_s=None, **extra)
     values = angle[raised]
@@ -277,25 +389,30 @@ def _elbow_extension(series: PoseSeries, side: str, angle: np.ndarray) -> dict:
     gains = values - lowest_so_far
     best = int(np.argmax(gains))
     at_s = float(series.t[np.flatnonzero(raised)[best]])
-    return _metric("deg", _num(gains[best]), support, at_s=_num(at_s, 3), **extra)
+    noise = noise_sigma(_masked(raw, raised), angle) or 0.0
+    floor = NOISE_K * noise
+    extra["noise_floor_deg"] = _num(floor)
+    if gains[best] <= floor:
+        return _metric("deg", 0.0, support, at_s=None, **extra)
+    return _metric("deg", _num(gains[best] - EXTENSION_BIAS_K * noise), support, at_s=_num(at_s, 3), **extra)
 
 
-def _stride(series: PoseSeries, front: str, back: str) -> tuple[np.ndarray, _Support]:
-    """Smoothed ankle distance in body heights per frame, and the support of the stride metrics."""
+def _stride(series: PoseSeries, front: str, back: str) -> tuple[np.ndarray, np.ndarray, _Support]:
+    """Smoothed and raw ankle distance in body heights per frame, and the support of the stride metrics."""
     ankles = (f"{front}_ankle", f"{back}_ankle")
     support = _support(series, ankles)
     height = body_height(series)
     if height is None:
         nothing = np.full(len(series.t), np.nan)
         if support.reason is not None:
-            return nothing, support
-        return nothing, _Support(
+            return nothing, nothing, support
+        return nothing, nothing, _Support(
             support.mask, None,
             f"body height cannot be estimated: {_joint_words(BODY_CHAIN)} are not all visible in "
             f"at least {MIN_FRAMES} frames",
         )
-    distance = geometry.distance(series.point(ankles[0]), series.point(ankles[1]))
-    return lowpass(series.t, _masked(distance, support.mask)) / height, support
+    raw = _masked(geometry.distance(series.point(ankles[0]), series.point(ankles[1])), support.mask) / height
+    return lowpass(series.t, raw), raw, support
 
 
 def _stance_width(series: PoseSeries, stride: np.ndarray) -> float | None:
@@ -312,11 +429,12 @@ def _head_stability(series: PoseSeries) -> dict:
     if support.reason is not None or not torso:
         return _metric("torso lengths", None, support)
     head = _smooth_points(series, "nose", support.mask)
-    head = head[np.isfinite(head[:, 0])]
-    offsets = geometry.distance(head, head.mean(axis=0)) / torso
+    rows = np.isfinite(head[:, 0])
+    offsets = geometry.distance(head[rows], np.median(head[rows], axis=0)) / torso
+    peak = sustained(series.t[rows], offsets, largest=True)
     return _metric("torso lengths", {
         "rms_displacement": _num(math.sqrt(float(np.mean(offsets**2))), 3),
-        "max_displacement": _num(float(offsets.max()), 3),
+        "max_displacement": _num(None if peak is None else peak[0], 3),
     }, support)
 
 
@@ -325,7 +443,7 @@ def _line_angle(series: PoseSeries, part: str, front: str, back: str, max_stride
     support = _support(series, pair)
     tilt = lowpass(series.t, _masked(geometry.line_tilt(series.point(pair[0]), series.point(pair[1])),
                                      support.mask))
-    value = None if support.reason else {**_summary(tilt), "at_max_stride": _at(tilt, max_stride)}
+    value = None if support.reason else {**_summary(series.t, tilt), "at_max_stride": _at(tilt, max_stride)}
     return _metric("deg", value, support)
 
 
@@ -342,25 +460,31 @@ def compute_metrics(series: PoseSeries, frames_analyzed: int, handedness: str = 
         raw_angles[name] = _masked(geometry.joint_angle(series.point(a), series.point(b), series.point(c)),
                                    support.mask)
         angles[name] = lowpass(series.t, raw_angles[name])
-        metrics[name] = _metric("deg", None if support.reason else _summary(angles[name]), support)
+        metrics[name] = _metric("deg", None if support.reason else _summary(series.t, angles[name]), support)
 
-    stride, stride_support = _stride(series, front, back)
-    max_stride = None if stride_support.reason else _argext(stride, largest=True)
-    plant = None if max_stride is None else _front_foot_plant(stride)
+    stride, raw_stride, stride_support = _stride(series, front, back)
+    top_stride, stride_reason = (None, stride_support.reason) if stride_support.reason else _moment(
+        series.t, stride, noise_sigma(raw_stride, stride), MOMENT_MIN_STRIDE, "the stride", "body heights")
+    plant = None if top_stride is None else _front_foot_plant(series.t, stride)
     knee = f"{front}_knee_angle"
     flexion = 180.0 - angles[knee]
-    moments = {
-        "front_foot_plant": plant,
-        "max_stride": max_stride,
-        "max_front_knee_flexion": _argext(flexion, largest=True),
+    top_flexion, flexion_reason = (None, supports[knee].reason) if supports[knee].reason else _moment(
+        series.t, flexion, noise_sigma(raw_angles[knee], angles[knee]), MOMENT_MIN_DEG,
+        "front-knee flexion", "deg")
+    moments = {"front_foot_plant": plant, "max_stride": top_stride, "max_front_knee_flexion": top_flexion}
+    reasons = {
+        "front_foot_plant": None if plant is not None else stride_reason or (
+            f"the stride did not grow by {STRIDE_STEP:g} body heights: no step forward"),
+        "max_stride": stride_reason,
+        "max_front_knee_flexion": flexion_reason,
     }
+    widest = sustained(series.t, stride, largest=True)
 
     metrics["front_knee_flexion"] = _metric(
         "deg",
         None if supports[knee].reason else {
-            "min": _num(np.nanmin(flexion)),
-            "max": _num(np.nanmax(flexion)),
-            "at_max_stride": _at(flexion, max_stride),
+            **{k: v for k, v in _summary(series.t, flexion).items() if k != "mean"},
+            "at_max_stride": _at(flexion, top_stride),
             "at_front_foot_plant": _at(flexion, plant),
         },
         supports[knee], side=front,
@@ -368,15 +492,16 @@ def compute_metrics(series: PoseSeries, frames_analyzed: int, handedness: str = 
     metrics["head_stability"] = _head_stability(series)
     metrics["stance_width"] = _metric("body heights", _stance_width(series, stride), stride_support)
     metrics["stride_length"] = _metric(
-        "body heights", _at(stride, max_stride, 3), stride_support,
-        at_s=None if max_stride is None else _num(float(series.t[max_stride]), 3),
+        "body heights", None if widest is None else _num(widest[0], 3), stride_support,
+        at_s=None if top_stride is None else _num(float(series.t[top_stride]), 3),
     )
     for part in ("shoulder", "hip"):
-        metrics[f"{part}_line_angle"] = _line_angle(series, part, front, back, max_stride)
+        metrics[f"{part}_line_angle"] = _line_angle(series, part, front, back, top_stride)
     for side in ("left", "right"):
-        metrics[f"{side}_elbow_extension"] = _elbow_extension(series, side, angles[f"{side}_elbow_angle"])
+        name = f"{side}_elbow_angle"
+        metrics[f"{side}_elbow_extension"] = _elbow_extension(series, side, angles[name], raw_angles[name])
 
     with_pose = int(series.detected.sum())
     rate = with_pose / frames_analyzed if frames_analyzed else 0.0
     metrics["detection_rate"] = {"units": "ratio", "value": round(rate, 4), "confidence": 1.0, "reason": None}
-    return MetricsReport(metrics, hand, angles, raw_angles, moments)
+    return MetricsReport(metrics, hand, angles, raw_angles, moments, reasons)

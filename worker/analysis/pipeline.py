@@ -3,7 +3,7 @@
 This is the entry point the worker loop calls (through WORKER_ANALYZER) and
 the `cricksy-worker analyze` command wraps. It streams the video once: decode,
 pose, keep landmarks (a few hundred bytes a frame) and a bounded set of
-thumbnails; then metrics, pictures and the landmark series are written to
+player pictures; then metrics, pictures and the landmark series are written to
 `out_dir`. The result document lists those files by name; the per-frame
 series stays in the artifact, never in the document.
 """
@@ -30,11 +30,14 @@ from worker.analysis.landmarks import COUNT, NAMES
 from worker.analysis.metrics import ANGLES, MetricsReport, PoseSeries, compute_metrics
 from worker.analysis.model import MODEL_NAME, MODEL_SHA256
 from worker.analysis.filters import CUTOFF_HZ
-from worker.analysis.pictures import SHEET_FRAMES, SheetFrame, Thumbnail, ThumbnailReservoir, angle_chart, contact_sheet
-from worker.analysis.pose import PoseOptions, PoseSample, PoseTracker
+from worker.analysis.pictures import SHEET_FRAMES, CropReservoir, SheetCell, angle_chart, contact_sheet
+from worker.analysis import quality
+from worker.analysis.pose import PoseFinder, PoseOptions, PoseSample, PoseTracker
+from worker.analysis.subject import SubjectHint
+from worker.analysis.track import Observation, SubjectTracker, TrackStats
 from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 HANDEDNESS_CHOICES = ("auto", "left", "right")
 ARTIFACT_FILES = {
     "landmarks": "landmarks.npz",
@@ -56,6 +59,7 @@ class AnalysisOptions:
     handedness: str = "auto"  # "auto" | "left" | "right"
     model_path: str | os.PathLike | None = None  # default: worker.config.pose_model_path()
     pose: PoseOptions = field(default_factory=PoseOptions)
+    subject: SubjectHint | None = None  # who to analyse; None: the automatic rule (worker/analysis/subject.py)
 
     def __post_init__(self) -> None:
         if self.handedness not in HANDEDNESS_CHOICES:
@@ -68,14 +72,39 @@ class AnalysisOptions:
 
 @dataclass
 class _Collected:
-    """What the streaming pass keeps: landmarks of every analysed frame, thumbnails of some."""
+    """What the streaming pass keeps: landmarks of every analysed frame, player pictures of some."""
 
     timestamps_ms: list[float] = field(default_factory=list)
     frame_index: list[int] = field(default_factory=list)
     samples: list[PoseSample | None] = field(default_factory=list)
-    thumbnails: ThumbnailReservoir = field(default_factory=ThumbnailReservoir)
+    events: list[str] = field(default_factory=list)
+    _track_rows: list[int] = field(default_factory=list)
+    crops: CropReservoir = field(default_factory=CropReservoir)
     width: int = 0
     height: int = 0
+
+    def record(self, seen: Observation) -> None:
+        """Keep one frame's outcome; poses tracked backwards fill earlier rows, a false start is taken back."""
+        if seen.withdrawn:
+            self.withdraw()
+        if seen.event in ("acquired", "reacquired"):
+            self._track_rows = []
+        row = len(self.samples)
+        for back, person in seen.earlier:
+            self.samples[row - back] = person.normalised(self.width, self.height)
+            self.events[row - back] = "backfilled"
+            self._track_rows.append(row - back)
+        self.samples.append(None if seen.person is None else seen.person.normalised(self.width, self.height))
+        self.events.append(seen.event)
+        if seen.person is not None:
+            self._track_rows.append(row)
+
+    def withdraw(self) -> None:
+        """Take back the poses of the current track: it was a false start."""
+        for row in self._track_rows:
+            self.samples[row] = None
+            self.events[row] = "withdrawn"
+        self._track_rows = []
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = len(self.samples)
@@ -126,25 +155,33 @@ def analyze(
 
     with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
         tick = time.perf_counter()
-        with PoseTracker(opts.model_path, opts.pose) as tracker:
+        with PoseTracker(opts.model_path, opts.pose) as tracker, \
+                PoseFinder(options=opts.pose, model=tracker.model) as finder:
             timings["model_load_s"] = time.perf_counter() - tick
-            collected = _stream(reader, tracker, opts, progress, timings)
+            follow = SubjectTracker(tracker, finder, opts.subject)
+            collected = _stream(reader, follow, opts, progress, timings)
     info, stats = reader.info, reader.stats
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
+        if opts.subject is not None:
+            raise InvalidVideoError(
+                f"nobody was found at the subject {opts.subject.describe()} in video {info.path.name} "
+                f"({stats.frames_analyzed} frames analysed; {follow.stats.subject_reason})")
         raise InvalidVideoError(
             f"no person was detected in video {info.path.name} ({stats.frames_analyzed} frames analysed); "
-            "film the player side-on, whole body in view, filling at least half of the frame height"
+            "film the player side-on, whole body in view, at least a tenth of the frame height"
         )
 
     tick = time.perf_counter()
     arrays = collected.arrays()
     t = arrays["timestamp_ms"] / 1000.0
-    series = PoseSeries(
-        t=t,
-        xy=arrays["image"][:, :, :2].astype(np.float64) * [collected.width, collected.height],
-        visibility=arrays["visibility"].astype(np.float64),
-    )
+    xy = arrays["image"][:, :, :2].astype(np.float64) * [collected.width, collected.height]
+    visibility = arrays["visibility"].astype(np.float64)
+    arrays["quality"] = quality.frame_quality(t, xy, visibility, arrays["detected"], collected.events,
+                                              collected.width)
+    accepted = arrays["quality"] == quality.OK
+    series = PoseSeries(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
+                        visibility=np.where(accepted[:, None], visibility, 0.0))
     report = compute_metrics(series, stats.frames_analyzed, opts.handedness)
     timings["metrics_s"] = time.perf_counter() - tick
 
@@ -156,20 +193,22 @@ def analyze(
     with _artifacts_or_nothing(out, still_wanted) as write:
         write("landmarks", lambda p: _write_landmarks(p, arrays, collected))
         write("angles", lambda p: _write_angles_csv(p, t, arrays, report))
-        write("contact_sheet", lambda p: contact_sheet(_sheet_frames(collected, arrays, report), p))
+        write("contact_sheet", lambda p: contact_sheet(_sheet_cells(collected, arrays, report),
+                                                       report.handedness.front, p))
         write("angle_chart", lambda p: angle_chart(
             t, report.angles, report.raw_angles, _moment_times(report, t),
             f"Joint angles in the image plane, low-pass {CUTOFF_HZ:g} Hz - {report.handedness.value}-handed "
-            f"({report.handedness.source})", p))
+            f"({report.handedness.source}), front side {report.handedness.front}", p, report.handedness.front))
         timings["pictures_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
-        result = _document(info, stats, collected, opts, report, arrays, timings)
+        result = _document(info, stats, collected, opts, report, arrays, timings, follow.stats)
         validate_result(result)  # inside: a document that breaks its schema leaves no artifacts either
     return result
 
 
 def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: AnalysisOptions,
-              report: MetricsReport, arrays: dict[str, np.ndarray], timings: dict[str, float]) -> dict:
+              report: MetricsReport, arrays: dict[str, np.ndarray], timings: dict[str, float],
+              track: TrackStats) -> dict:
     t = arrays["timestamp_ms"] / 1000.0
     with_pose = int(arrays["detected"].sum())
     period_s = 1.0 / info.fps if info.fps else 0.0
@@ -194,6 +233,12 @@ def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: 
                                                 "frame": int(arrays["frame_index"][row])}
                 for name, row in report.moments.items()
             },
+            "key_moment_reasons": dict(report.moment_reasons),
+        },
+        "tracking": _tracking(arrays, collected.events, opts, track),
+        "quality": {
+            "frames_accepted": int((arrays["quality"] == quality.OK).sum()),
+            "removed_by_gate": quality.gate_counts(arrays["quality"]),
         },
         "metrics": report.metrics,
         "artifacts": dict(ARTIFACT_FILES),
@@ -202,8 +247,44 @@ def _document(info: VideoInfo, stats: DecodeStats, collected: _Collected, opts: 
     }
 
 
+def _tracking(arrays: dict[str, np.ndarray], events: list[str], opts: AnalysisOptions, track: TrackStats) -> dict:
+    t = arrays["timestamp_ms"] / 1000.0
+    detected = arrays["detected"]
+    gaps = []
+    rows = np.flatnonzero(detected)
+    if rows.size:
+        holes = np.flatnonzero(np.diff(rows) > 1)
+        gaps = [(float(t[rows[h] + 1]), float(t[rows[h + 1] - 1])) for h in holes]
+        if rows[0] > 0:
+            gaps.insert(0, (float(t[0]), float(t[rows[0] - 1])))
+        if rows[-1] < len(t) - 1:
+            gaps.append((float(t[rows[-1] + 1]), float(t[-1])))
+    period = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return {
+        "people_seen": track.people_seen,
+        "subject": {
+            "source": "hint" if opts.subject is not None else "auto",
+            "hint": None if opts.subject is None else opts.subject.as_dict(),
+            "reason": track.subject_reason,
+            "found_at_s": track.subject_time_s,
+            "box": None if track.subject_box is None else [round(v, 4) for v in track.subject_box],
+        },
+        "coverage": round(float(detected.mean()), 4),
+        "gaps": [{"start_s": round(a, 3), "end_s": round(b, 3)} for a, b in gaps[:20]],
+        "gap_count": len(gaps),
+        "longest_gap_s": round(max((b - a + period for a, b in gaps), default=0.0), 3),
+        "acquisitions": track.acquisitions,
+        "reacquisitions": track.reacquisitions,
+        "frames_searching": track.frames_searching,
+        "search_share": round(track.frames_searching / len(events), 4) if events else 0.0,
+        "model_calls_searching": track.search_calls,
+        "rejected_by_identity_gate": track.rejected,
+        "rejected_by_test": dict(track.rejected_reasons),
+    }
+
+
 def _stream(
-    reader: VideoReader, tracker: PoseTracker, opts: AnalysisOptions, progress: Progress | None,
+    reader: VideoReader, follow: SubjectTracker, opts: AnalysisOptions, progress: Progress | None,
     timings: dict[str, float],
 ) -> _Collected:
     collected = _Collected()
@@ -222,17 +303,21 @@ def _stream(
             break
         if not collected.samples:
             collected.height, collected.width = frame.image.shape[:2]
-        sample = tracker.detect(frame.image, frame.timestamp_ms)
+        seen = follow.step(frame.image, frame.timestamp_ms)
         now = time.perf_counter()
         inference_s += now - tock
         row = len(collected.samples)
-        collected.samples.append(sample)
+        collected.record(seen)
         collected.timestamps_ms.append(frame.timestamp_ms)
         collected.frame_index.append(frame.index)
-        collected.thumbnails.offer(row, frame.image)
+        if seen.person is not None:
+            collected.crops.offer(row, frame.image, seen.person.box)
         if progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
             progress(reader.stats.frames_decoded, total)
             last_report = now
+    last = follow.finish()
+    if last is not None:
+        collected.withdraw()
     if progress is not None:
         progress(reader.stats.frames_decoded, total)
     timings["decode_s"] = decode_s
@@ -270,6 +355,7 @@ def _write_landmarks(path: Path, arrays: dict[str, np.ndarray], collected: _Coll
         buffer,
         **arrays,
         landmark_names=np.array(NAMES),
+        quality_codes=np.array(quality.CODES),
         frame_size=np.array([collected.width, collected.height], dtype=np.int64),
     )
     write_bytes_atomic(path, buffer.getvalue())
@@ -298,36 +384,46 @@ _SHEET_LABELS = {
 }
 
 
-def _sheet_frames(collected: _Collected, arrays: dict[str, np.ndarray], report: MetricsReport) -> list[SheetFrame]:
-    """The key moments first, then evenly spread frames, up to SHEET_FRAMES, in time order."""
-    detected = np.flatnonzero(arrays["detected"])
-    wanted: list[tuple[int, str]] = [(int(detected[0]), "start")]
+def _sheet_cells(collected: _Collected, arrays: dict[str, np.ndarray], report: MetricsReport) -> list[SheetCell]:
+    """The key moments first, then evenly spread frames, up to SHEET_FRAMES, in time order.
+
+    Only frames whose pose passed the gates are pictured; a moment is shown
+    on the nearest such frame that was kept, with that frame's own time.
+    """
+    accepted = arrays["quality"] == quality.OK
+    rows = np.flatnonzero(accepted)
+    if rows.size == 0:
+        return []
+    wanted: list[tuple[int, str]] = [(int(rows[0]), "start")]
     wanted += [(row, name) for name, row in report.moments.items() if row is not None]
-    wanted.append((int(detected[-1]), "end"))
-    wanted += [(int(r), "") for r in np.linspace(detected[0], detected[-1], SHEET_FRAMES + 2)[1:-1]]
-    chosen: dict[int, tuple[Thumbnail, str]] = {}
+    wanted.append((int(rows[-1]), "end"))
+    wanted += [(int(rows[round(k)]), "") for k in np.linspace(0, rows.size - 1, SHEET_FRAMES + 2)[1:-1]]
+    chosen: dict[int, tuple[object, str]] = {}
     for row, name in wanted:
-        thumb = collected.thumbnails.nearest(row)
-        if thumb is None:
+        crop = collected.crops.nearest(row, lambda r: bool(accepted[r]))
+        if crop is None:
             break
         label = _SHEET_LABELS.get(name, "")
-        if thumb.row in chosen:
-            if label and not chosen[thumb.row][1]:
-                chosen[thumb.row] = (thumb, label)
+        if crop.row in chosen:
+            if label and not chosen[crop.row][1]:
+                chosen[crop.row] = (crop, label)
         elif len(chosen) < SHEET_FRAMES:
-            chosen[thumb.row] = (thumb, label)
-    frames = []
+            chosen[crop.row] = (crop, label)
+    knee = report.angles[f"{report.handedness.front}_knee_angle"]
+    cells = []
     for row in sorted(chosen):
-        thumb, label = chosen[row]
-        seconds = arrays["timestamp_ms"][row] / 1000.0
-        has_pose = bool(arrays["detected"][row])
-        frames.append(SheetFrame(
-            thumbnail=thumb,
-            xy_norm=arrays["image"][row, :, :2] if has_pose else None,
-            visibility=arrays["visibility"][row] if has_pose else None,
-            caption=f"{seconds:.2f} s  {label}".rstrip(),
+        crop, label = chosen[row]
+        flexion = 180.0 - knee[row]
+        reading = (f"front-knee flexion {flexion:.0f} deg" if np.isfinite(flexion)
+                   else "front knee not measurable here")
+        cells.append(SheetCell(
+            crop=crop,
+            xy=arrays["image"][row, :, :2].astype(np.float64) * [collected.width, collected.height],
+            visibility=arrays["visibility"][row],
+            caption=f"{arrays['timestamp_ms'][row] / 1000.0:.2f} s  {label}".rstrip(),
+            reading=reading,
         ))
-    return frames
+    return cells
 
 
 def _moment_times(report: MetricsReport, t: np.ndarray) -> dict[str, float | None]:

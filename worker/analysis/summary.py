@@ -14,6 +14,15 @@ def _line(label: str, metric: dict, describe: Callable[[object], str]) -> str:
     return f"{label}: {describe(metric['value'])} (confidence {metric['confidence']:.2f})"
 
 
+def _tracking_line(result: dict) -> str:
+    tracking, gates = result["tracking"], result["quality"]["removed_by_gate"]
+    removed = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in gates.items() if n) or "none"
+    return (f"subject: {tracking['subject']['reason']}; {tracking['people_seen']} people seen, "
+            f"followed in {tracking['coverage']:.0%} of frames, {tracking['reacquisitions']} re-acquisitions, "
+            f"{tracking['rejected_by_identity_gate']} poses of someone else turned away; frames removed by "
+            f"gates: {removed}")
+
+
 def summarize(result: dict, video_name: str) -> str:
     video, pose, m = result["video"], result["pose"], result["metrics"]
     hand = pose["handedness"]
@@ -21,6 +30,7 @@ def summarize(result: dict, video_name: str) -> str:
         f"{video_name}: {video['duration_s']:g} s, {video['width']}x{video['height']}, "
         f"{video['frames_analyzed']} of {video['frames_total']} frames analysed, "
         f"person found in {pose['detection_rate']:.0%} of them",
+        _tracking_line(result),
         f"stance: {hand['value']}-handed ({hand['source']}; front side {hand['front_side']})",
         _line("front-knee flexion", m["front_knee_flexion"],
               lambda v: f"deepest {_fmt(v['max'], ' deg')}, at max stride {_fmt(v['at_max_stride'], ' deg')}"),

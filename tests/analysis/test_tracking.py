@@ -1,0 +1,155 @@
+"""Finding, choosing and following one player with the real model, on scenes composed at test time.
+
+A player (messi5.jpg, cut out) is pasted into an empty outdoor picture at a
+known place and size in every frame, so the tests know where he is and can
+tell whether the analysis followed him or someone else.
+"""
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.analysis.helpers import assert_valid_result
+from tests.support.media import Actor, Motion, Scene, actor_box
+from worker.analysis import AnalysisOptions, analyze
+from worker.analysis.subject import SubjectHint
+
+SIZES = (0.10, 0.15, 0.20, 0.30, 0.45, 0.60)
+JOINTS = [f"{s}_{j}_angle" for s in ("left", "right") for j in ("elbow", "knee", "hip", "shoulder")]
+
+
+def sized(height: float) -> Scene:
+    """The player drifting slowly to the right, his box `height` of the frame height."""
+    return Scene(actors=(Actor(height=height, x=(0.4, 0.55), y=(0.55, 0.5)),))
+
+
+CROSSING = Scene(actors=(
+    Actor("messi", height=0.35, x=(0.45, 0.5), y=(0.5, 0.5)),
+    Actor("basketball", height=0.5, x=(0.1, 0.9), y=(0.5, 0.5)),  # walks across in front of him
+), seconds=3.0)
+TWO_SIZES = Scene(actors=(Actor(height=0.2, x=(0.25, 0.25), y=(0.5, 0.5)), Actor(height=0.4, x=(0.7, 0.7))))
+LEAVING = Scene(actors=(Actor(height=0.25, x=(0.85, 0.85, 1.25, 1.25, 0.85, 0.85), y=(0.5, 0.5)),), seconds=4.0)
+STAYING = Scene(actors=(Actor(height=0.25, x=(0.85, 0.85), y=(0.5, 0.5)),), seconds=4.0)
+
+STILL = Motion(seconds=2.0, scale=(0.95, 0.95))
+MOVED = {
+    "shifted": Motion(seconds=2.0, scale=(0.95, 0.95), shift_x=(-0.2, 0.2)),
+    "zoomed to 0.5": Motion(seconds=2.0, scale=(0.95, 0.5)),
+    "rotated +-10 deg": Motion(seconds=2.0, scale=(0.95, 0.95), angle=(-10.0, 10.0)),
+}
+
+
+@pytest.fixture(scope="module")
+def run_scene(make_scene_video, make_person_video):
+    """`run_scene(scene_or_(photo, motion), **options)` -> (result, out_dir), each computed once."""
+    cache: dict = {}
+
+    def run(clip, **options):
+        key = (clip, tuple(sorted(options.items())))
+        if key not in cache:
+            video = make_scene_video(clip) if isinstance(clip, Scene) else make_person_video(*clip)
+            out = Path(tempfile.mkdtemp(prefix="tracking-"))
+            result = analyze(video, out, options=AnalysisOptions(**options))
+            cache[key] = (assert_valid_result(result, out), out)
+        return cache[key]
+
+    return run
+
+
+def median_angles(out: Path) -> dict[str, float]:
+    """Median over the frames of each smoothed joint angle in angles.csv."""
+    with open(out / "angles.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    medians = {}
+    for name in JOINTS:
+        values = [float(r[name]) for r in rows if r[name]]
+        if len(values) >= 10:
+            medians[name] = float(np.median(values))
+    return medians
+
+
+@pytest.mark.parametrize("height", SIZES)
+def test_a_player_is_found_and_measured_at_any_size(run_scene, height):
+    result, out = run_scene(sized(height))
+    assert result["pose"]["detection_rate"] >= 0.95
+    tracking = result["tracking"]
+    assert tracking["subject"]["source"] == "auto" and tracking["acquisitions"] == 1
+    assert result["quality"]["frames_accepted"] >= 0.85 * result["video"]["frames_analyzed"]
+    reference = median_angles(run_scene(sized(0.60))[1])
+    here = median_angles(out)
+    assert len(reference) >= 6 and set(reference) <= set(here)
+    for name, angle in reference.items():
+        # a nearly straight joint is ill-conditioned in 2D (a few px of wrist or ankle sideways turn it by
+        # degrees; the old full-frame analysis of this very clip moved the left elbow by 13 deg between
+        # 30% and 60%): it gets the 8-degree tolerance the other framing tests use
+        tolerance = 5.0 if angle < 160.0 else 8.0
+        assert here[name] == pytest.approx(angle, abs=tolerance), name
+
+
+def test_the_hinted_player_is_followed_and_nobody_else_is_mixed_in(run_scene):
+    result, out = run_scene(CROSSING, subject=SubjectHint(0.45, 0.5, t=0.0))
+    tracking = result["tracking"]
+    assert tracking["subject"]["source"] == "hint" and "given by the caller" in tracking["subject"]["reason"]
+    with np.load(out / "landmarks.npz") as data:
+        accepted = data["quality"] == 0
+        image, frame_index = data["image"], data["frame_index"]
+    assert accepted.mean() >= 0.6
+    count = round(CROSSING.seconds * CROSSING.fps)
+    width, height = CROSSING.size
+    for row in np.flatnonzero(accepted):
+        u = frame_index[row] / (count - 1)
+        x0, y0, x1, y1 = actor_box(CROSSING, 0, u)
+        pad = 0.1 * (y1 - y0)
+        hips = image[row, [23, 24], :2].mean(axis=0) * [width, height]
+        shoulders = image[row, [11, 12], :2].mean(axis=0) * [width, height]
+        for point in (hips, shoulders):
+            assert x0 - pad <= point[0] <= x1 + pad and y0 - pad <= point[1] <= y1 + pad, (row, point)
+
+
+def test_without_a_hint_the_largest_person_is_chosen_and_the_reason_given(run_scene):
+    result, _ = run_scene(TWO_SIZES)
+    subject = result["tracking"]["subject"]
+    assert subject["source"] == "auto" and "largest person" in subject["reason"]
+    x0, y0, x1, y1 = subject["box"]
+    assert x0 > 0.5 and y1 - y0 > 0.3  # the large player on the right, not the small one on the left
+    hinted, _ = run_scene(TWO_SIZES, subject=SubjectHint(0.25, 0.5))
+    x0, y0, x1, y1 = hinted["tracking"]["subject"]["box"]
+    assert x1 < 0.5 and y1 - y0 < 0.3
+
+
+def test_a_player_who_leaves_and_comes_back_is_found_again_with_lower_confidence(run_scene):
+    staying, _ = run_scene(STAYING)
+    leaving, _ = run_scene(LEAVING)
+    tracking = leaving["tracking"]
+    assert tracking["reacquisitions"] >= 1 and tracking["gap_count"] >= 1
+    assert 0.3 < tracking["coverage"] < 0.9
+    assert tracking["longest_gap_s"] > 0.5
+    compare_summaries(staying, leaving, 8.0)
+    for name in JOINTS:
+        if staying["metrics"][name]["value"] and leaving["metrics"][name]["value"]:
+            assert leaving["metrics"][name]["confidence"] < staying["metrics"][name]["confidence"], name
+
+
+def compare_summaries(base: dict, other: dict, tolerance: float) -> None:
+    compared = 0
+    for name in JOINTS + ["front_knee_flexion"]:
+        a, b = base["metrics"][name]["value"], other["metrics"][name]["value"]
+        if a is None or b is None:
+            continue
+        for key in ("min", "max", "mean"):
+            if a.get(key) is not None and b.get(key) is not None:
+                assert b[key] == pytest.approx(a[key], abs=tolerance), (name, key)
+                compared += 1
+    assert compared >= 12
+
+
+@pytest.mark.parametrize("change", list(MOVED))
+def test_summary_angles_survive_moving_zooming_and_turning_the_camera(run_scene, change):
+    base, _ = run_scene(("messi", STILL))
+    moved, _ = run_scene(("messi", MOVED[change]))
+    assert moved["pose"]["detection_rate"] >= 0.95
+    compare_summaries(base, moved, 8.0)

@@ -1,0 +1,413 @@
+"""Following one player through the clip with a crop that moves with him, and never switching to someone else.
+
+Once the subject is acquired, each frame is cut to a square around where he is
+predicted to be (CROP times his body size, scaled to CROP_SIDE px) and the
+VIDEO-mode landmarker tracks him inside it: one model call a frame, the player
+always large for the model whatever his size in the frame. Landmarks are mapped
+back to frame pixels.
+
+Every pose, tracked or re-found, must pass the identity gate before it is
+used: its position near the prediction, its size near the track's, and the
+colours of its torso like the track's. A pose that fails is someone else (the
+landmarker can slide onto a person walking past) and is not mixed in. When the
+player is lost, he is searched for first in a window around the prediction,
+then over the whole frame at his own scale (tiles, every SCAN_EVERY_S seconds
+so that a player off screen does not cost a full scan every frame).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from worker.analysis import acquire
+from worker.analysis.acquire import Person
+from worker.analysis.landmarks import INDEX
+from worker.analysis.pose import PoseFinder, PoseTracker
+from worker.analysis.subject import SubjectHint, choose
+from worker.analysis.window import Window
+
+CROP = 2.2  # crop side, in body sizes
+ALPHA, BETA = 0.2, 0.02  # alpha-beta filter of the crop's centre and side
+RECENTRE = 0.15  # a prediction this share of the crop side off the filter's guess restarts the filter
+CROP_FIRST = 2.5  # the crop that re-reads a find from a search: it may be only part of the body
+CROP_SIDE = 384  # px the crop is scaled to
+NEAR = 3.5  # window searched around the prediction when lost, in body sizes
+SCAN_EVERY_S = 0.4  # at most one whole-frame search per this much video while lost or not yet found
+MIN_SIZE_PX = 24.0
+WARM_UP = 4  # extra passes over a new find's crop: the first poses after a detection are off
+WARM_UP_STEP_MS = 33.0
+CONFIRM = 3  # a new track must be followed this many frames (the acquisition included) to count
+BACKFILL_S = 2.0  # frames kept while searching, to track a newly found subject backwards
+# Identity gate (see docs/metrics.md): position in body sizes from the prediction, size ratio, colour likeness.
+STEP_TRACKED = 0.35  # body sizes a player can move between consecutive frames (over 20 m/s at 25 fps)
+STEP_LOST = 0.25  # extra body sizes allowed per frame lost
+SIZE_RATIO = 1.45
+SIZE_RATIO_LOST = 1.8
+LOST_LONG = 25  # frames lost after which size is no longer compared (he may have walked nearer or away)
+MIN_LIKENESS = 0.55  # Bhattacharyya coefficient of torso colour histograms, 0..1
+_TORSO = [INDEX[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")]
+_BINS = 4
+TORSO_PIXELS = 4000
+
+
+def torso_colours(bgr: np.ndarray, person: Person) -> np.ndarray | None:
+    """Colour histogram of the torso (the shirt), None when the torso is too small to say."""
+    quad = person.xy[_TORSO]
+    centre = quad.mean(axis=0)
+    quad = centre + 0.7 * (quad - centre)
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    height, width = bgr.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    step = max(1, int(np.sqrt((x1 - x0) * (y1 - y0) / TORSO_PIXELS)))  # a few thousand pixels are enough
+    patch = bgr[y0:y1:step, x0:x1:step]
+    mask = np.zeros(patch.shape[:2], dtype=np.uint8)
+    cv2.fillConvexPoly(mask, np.round((quad - [x0, y0]) / step).astype(np.int32), 255)
+    if cv2.countNonZero(mask) < 24:
+        return None
+    hist = cv2.calcHist([patch], [0, 1, 2], mask, [_BINS] * 3, [0, 256] * 3).ravel()
+    return hist / hist.sum()
+
+
+def likeness(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return float(np.sum(np.sqrt(a * b)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str
+
+
+def identity_gate(person: Person, colours: np.ndarray | None, predicted: np.ndarray, size: float,
+                  reference: np.ndarray | None, frames_lost: int, anywhere: bool = False) -> Verdict:
+    """Is `person` the tracked player? Position, size and torso colours must all agree with the track.
+
+    `anywhere`: a whole-frame search after a loss, where position says nothing.
+    """
+    step = STEP_TRACKED + STEP_LOST * frames_lost
+    moved = float(np.linalg.norm(person.centre - predicted)) / size
+    if not anywhere and moved > step:
+        return Verdict(False, f"{moved:.2f} body sizes from the prediction (limit {step:.2f})")
+    ratio = person.size / size
+    limit = SIZE_RATIO if frames_lost == 0 else SIZE_RATIO_LOST
+    if frames_lost <= LOST_LONG and not 1 / limit <= ratio <= limit:
+        return Verdict(False, f"size {ratio:.2f} times the track's (limit {limit:g})")
+    like = likeness(colours, reference)
+    if like is not None and like < MIN_LIKENESS:
+        return Verdict(False, f"torso colours {like:.2f} alike (at least {MIN_LIKENESS} needed)")
+    return Verdict(True, "consistent with the track")
+
+
+@dataclass
+class TrackStats:
+    """What the result reports about the tracking."""
+
+    people_seen: int = 0
+    subject_reason: str = "nobody was found"
+    subject_time_s: float | None = None
+    subject_box: tuple[float, float, float, float] | None = None  # normalised
+    acquisitions: int = 0
+    reacquisitions: int = 0
+    frames_searching: int = 0  # frames in which a search (not one crop) ran
+    search_calls: int = 0  # model calls spent searching
+    rejected: int = 0  # poses the identity gate turned away
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    false_starts: int = 0  # tracks lost again within CONFIRM frames: withdrawn
+
+    def reject(self, verdict: Verdict) -> None:
+        self.rejected += 1
+        kind = verdict.reason.split(" ")[0] if verdict.reason.startswith(("size", "torso")) else "position"
+        kind = {"torso": "colours"}.get(kind, kind)
+        self.rejected_reasons[kind] = self.rejected_reasons.get(kind, 0) + 1
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One frame's outcome. `earlier`: poses for frames before this one, newest first (tracked backwards
+    once a new track is confirmed); `withdrawn`: the current track's poses are taken back (a false start)."""
+
+    person: Person | None
+    event: str  # "tracked" | "acquired" | "reacquired" | "lost" | "waiting"
+    earlier: tuple[tuple[int, Person], ...] = ()  # (frames before this one, pose)
+    withdrawn: bool = False
+
+
+class SubjectTracker:
+    """Per-frame state machine: find the subject, then follow him with one crop a frame.
+
+    While nobody is followed, the last BACKFILL_S of frames are kept; once the
+    subject is found and confirmed, he is tracked backwards through them, so a
+    player found on the tenth frame is not missing from the first nine. A new track that is
+    lost again within CONFIRM frames was not a person (a lamp, a poster): its
+    poses are withdrawn and the search goes on.
+    """
+
+    def __init__(self, tracker: PoseTracker, finder: PoseFinder, hint: SubjectHint | None = None) -> None:
+        self.tracker, self.finder, self.hint = tracker, finder, hint
+        self.stats = TrackStats()
+        self._centre: np.ndarray | None = None
+        self._velocity = np.zeros(2)
+        self._size = 0.0
+        self._reference: np.ndarray | None = None
+        self._lost = 0
+        self._age = 0  # poses since the track was (re)started
+        self._last_scan_ms: float | None = None
+        self._scans = 0
+        self._buffer: deque[tuple[int, np.ndarray, float]] = deque()
+        self._window: Window | None = None
+        self._crop_state: tuple[np.ndarray, np.ndarray] | None = None
+        self._colours: np.ndarray | None = None  # torso colours of the last pose that passed the gate
+        self._frame = 0
+        self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
+        self._started_at = 0
+        self._confirmed = False  # followed CONFIRM frames since acquired: a person, not a false start
+
+    @property
+    def following(self) -> bool:
+        return self._centre is not None
+
+    def _predicted(self) -> np.ndarray:
+        return self._centre + self._velocity * (1 + self._lost)
+
+    def step(self, bgr: np.ndarray, timestamp_ms: float) -> Observation:
+        self._frame += 1
+        if not self._confirmed:
+            self._remember(bgr, timestamp_ms)
+        if not self.following:
+            return self._acquire(bgr, timestamp_ms)
+        predicted = self._predicted()
+        if self._lost == 0:
+            # a young track's first pose may be part of the body only: its gate is as loose as after a loss
+            person = self._follow(bgr, timestamp_ms, predicted, 0 if self._age >= CONFIRM else 2)
+            if person is not None:
+                self._update(person, self._colours, continuous=True)
+                earlier: tuple[tuple[int, Person], ...] = ()
+                if not self._confirmed and self._age >= CONFIRM:
+                    self._confirmed = True
+                    earlier = self._backwards(timestamp_ms)
+                return Observation(person, "tracked", earlier)
+            self._lost = 1
+            if not self._confirmed:
+                self._abandon()
+                return Observation(None, "lost", withdrawn=True)
+        else:
+            self._lost += 1
+        return self._reacquire(bgr, timestamp_ms, predicted)
+
+    def finish(self) -> Observation | None:
+        """At the end of the clip: a track too young to be confirmed is withdrawn."""
+        if self.following and not self._confirmed:
+            self._abandon()
+            return Observation(None, "lost", withdrawn=True)
+        return None
+
+    def _forget(self) -> None:
+        self.tracker.forget()
+        self._window = None
+
+    def _window_for(self, predicted: np.ndarray) -> Window:
+        """The crop for this frame, from an alpha-beta filter on the player's centre and size.
+
+        VIDEO mode smooths landmarks over time in the coordinates of the image
+        it is given; a crop that followed the noisy box every frame would show
+        the player shaking, and the smoothing would lag behind that shake
+        (measured: elbow angles swinging by 25 degrees on a still photo), while
+        a crop that jumps now and then disturbs it at every jump. The filter
+        moves the crop smoothly with the player's own velocity and zoom: a
+        running or zooming player stands still in it, a still one keeps a still
+        crop, and box noise is damped to a fraction of a pixel.
+        """
+        side = max(CROP * self._size, MIN_SIZE_PX)
+        if self._window is None or self._crop_state is None:
+            self._crop_state = np.array([*predicted, side]), np.zeros(3)
+        else:
+            state, rate = self._crop_state
+            guess = state + rate
+            error = np.array([*predicted, side]) - guess
+            if float(np.abs(error[:2]).max()) > RECENTRE * state[2]:  # lost the thread: start over here
+                state, rate = np.array([*predicted, side]), np.zeros(3)
+            else:
+                state, rate = guess + ALPHA * error, rate + BETA * error
+            self._crop_state = state, rate
+        cx, cy, width = self._crop_state[0]
+        self._window = Window.square(cx, cy, width, CROP_SIDE)
+        return self._window
+
+    def _follow(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray, lost: int,
+                tracker: PoseTracker | None = None) -> Person | None:
+        """One crop around `predicted`, the VIDEO landmarker in it, the identity gate on what it returns."""
+        tracker = tracker or self.tracker
+        window = self._window_for(predicted)
+        sample = tracker.detect_rgb(cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB), timestamp_ms)
+        if sample is None:
+            return None
+        person = acquire.located(sample, window, (bgr.shape[1], bgr.shape[0]))
+        colours = torso_colours(bgr, person)
+        verdict = identity_gate(person, colours, predicted, self._size, self._reference, lost)
+        if verdict.ok:
+            self._colours = colours
+            return person
+        self.stats.reject(verdict)
+        tracker.forget()
+        self._window = None
+        return None
+
+    def _refined(self, bgr: np.ndarray, timestamp_ms: float, found: Person) -> Person:
+        """The find again, from the VIDEO landmarker on a crop around it: a search window or tile may show
+        the player small, and its pose can be crumpled; the crop shows him large. It also starts the
+        landmarker tracking him, on WARM_UP extra passes over the same crop, so that its tracking has
+        settled before the next frame (measured: without them, the next 5-8 poses were off by up to
+        30 degrees at the elbow). If the crop shows someone else (or nobody), the find is kept."""
+        self._forget()
+        window = Window.square(*found.centre, max(CROP_FIRST * found.size, MIN_SIZE_PX), CROP_SIDE)
+        rgb = cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB)
+        sample = None
+        for k in range(1 + WARM_UP):  # the same picture again: the landmarker's tracking settles on it
+            sample = self.tracker.detect_rgb(rgb, timestamp_ms + k * WARM_UP_STEP_MS)
+            if sample is None:
+                break
+        if sample is None:
+            return found
+        person = acquire.located(sample, window, (bgr.shape[1], bgr.shape[0]))
+        moved = float(np.linalg.norm(person.centre - found.centre)) / max(person.size, found.size)
+        if moved > 0.5 or not 1 / SIZE_RATIO <= person.size / found.size <= SIZE_RATIO:
+            self._forget()
+            return found
+        self._window = window
+        self._crop_state = np.array([window.x0 + window.w / 2, window.y0 + window.h / 2, window.w]), np.zeros(3)
+        return person
+
+    def _remember(self, bgr: np.ndarray, timestamp_ms: float) -> None:
+        self._buffer.append((self._frame, bgr, timestamp_ms))
+        while self._buffer and timestamp_ms - self._buffer[0][2] > BACKFILL_S * 1000.0:
+            self._buffer.popleft()
+
+    def _backwards(self, now_ms: float) -> tuple[tuple[int, Person], ...]:
+        """Once a new track is confirmed, follow it back through the frames kept from before it began.
+
+        A second landmarker does it, so the one tracking forwards keeps its
+        state. Returns (frames before the current one, pose) pairs, newest
+        first, up to where he is lost.
+        """
+        kept = [(frame, bgr, ms) for frame, bgr, ms in self._buffer if frame < self._started_at]
+        self._buffer.clear()
+        if not kept:
+            return ()
+        found: list[tuple[int, Person]] = []
+        state = (self._centre, self._velocity, self._size, self._age, self._window, self._reference, self._crop_state)
+        self._centre, self._velocity, self._size = self._start
+        self._window = None
+        with PoseTracker(options=self.tracker.options, model=self.tracker.model) as back:
+            for frame, bgr, ms in reversed(kept):
+                person = self._follow(bgr, now_ms + (now_ms - ms), self._centre, 0, back)
+                if person is None:
+                    break
+                self._update(person, self._colours, continuous=True)
+                found.append((self._frame - frame, person))
+        (self._centre, self._velocity, self._size, self._age, self._window, self._reference,
+         self._crop_state) = state
+        return tuple(found)
+
+    def _abandon(self) -> None:
+        self._window = None
+        self._centre, self._size, self._reference, self._age, self._lost = None, 0.0, None, 0, 0
+        self._velocity = np.zeros(2)
+        self.stats.false_starts += 1
+        self.stats.acquisitions -= 1
+
+    def _acquire(self, bgr: np.ndarray, timestamp_ms: float) -> Observation:
+        hint = self.hint
+        if hint is not None and hint.t is not None and timestamp_ms < hint.t * 1000.0 - 1.0:
+            return Observation(None, "waiting")
+        if not self._scan_due(timestamp_ms):
+            return Observation(None, "lost")
+        height, width = bgr.shape[:2]
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        self._scans += 1
+        result = acquire.scan(self.finder, rgb, lambda people: choose(people, hint, width, height)[0] is not None,
+                              shifted=self._scans % 2 == 0)
+        self._searched(result.windows)
+        self.stats.people_seen = max(self.stats.people_seen, len(result.people))
+        person, reason = choose(result.people, hint, width, height)
+        if person is None:
+            if result.people:
+                self.stats.subject_reason = reason
+            return Observation(None, "lost")
+        person = self._refined(bgr, timestamp_ms, person)
+        self.stats.subject_reason = reason
+        self.stats.subject_time_s = round(timestamp_ms / 1000.0, 3)
+        x0, y0, x1, y1 = person.box
+        self.stats.subject_box = (x0 / width, y0 / height, x1 / width, y1 / height)
+        self.stats.acquisitions += 1
+        self._velocity = np.zeros(2)
+        self._reference = None
+        self._size = 0.0
+        self._age = 0
+        self._update(person, torso_colours(bgr, person), continuous=False)
+        self._start = (self._centre, self._velocity, self._size)
+        self._started_at, self._confirmed = self._frame, False
+        return Observation(person, "acquired")
+
+    def _reacquire(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray) -> Observation:
+        height, width = bgr.shape[:2]
+        near = Window.square(*predicted, max(NEAR * self._size, 2 * MIN_SIZE_PX), acquire.TILE_SIDE)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        candidates = acquire.find_in(self.finder, rgb, [near])
+        self._searched(1)
+        person = self._gated(bgr, candidates, predicted)
+        if person is None and self._scan_due(timestamp_ms):
+            share = min(max(self._size / height, acquire.LEVELS[-1]), acquire.LEVELS[0])
+            self._scans += 1
+            windows = acquire.level_windows(width, height, share, shifted=self._scans % 2 == 0)
+            person = self._gated(bgr, acquire.find_in(self.finder, rgb, windows), predicted, whole_frame=True)
+            self._searched(len(windows), count_frame=False)
+        if person is None:
+            return Observation(None, "lost")
+        person = self._refined(bgr, timestamp_ms, person)
+        self.stats.reacquisitions += 1
+        self._lost = 0
+        self._age = 0
+        self._velocity = np.zeros(2)
+        self._update(person, torso_colours(bgr, person), continuous=False)
+        return Observation(person, "reacquired")
+
+    def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray,
+               whole_frame: bool = False) -> Person | None:
+        passed = []
+        for person in candidates:
+            colours = torso_colours(bgr, person)
+            verdict = identity_gate(person, colours, predicted, self._size, self._reference, self._lost,
+                                    anywhere=whole_frame)
+            if verdict.ok:
+                passed.append((float(np.linalg.norm(person.centre - predicted)), person))
+            else:
+                self.stats.reject(verdict)
+        return min(passed, key=lambda pair: pair[0])[1] if passed else None
+
+    def _scan_due(self, timestamp_ms: float) -> bool:
+        if self._last_scan_ms is not None and timestamp_ms - self._last_scan_ms < SCAN_EVERY_S * 1000.0:
+            return False
+        self._last_scan_ms = timestamp_ms
+        return True
+
+    def _searched(self, calls: int, count_frame: bool = True) -> None:
+        self.stats.search_calls += calls
+        self.stats.frames_searching += int(count_frame)
+
+    def _update(self, person: Person, colours: np.ndarray | None, continuous: bool) -> None:
+        centre = person.centre
+        if continuous:
+            self._velocity = 0.7 * self._velocity + 0.3 * (centre - self._centre)
+        self._centre = centre
+        self._size = person.size if self._size == 0 else 0.6 * person.size + 0.4 * self._size
+        self._age += 1
+        if colours is not None:
+            self._reference = colours if self._reference is None else 0.95 * self._reference + 0.05 * colours
