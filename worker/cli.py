@@ -260,8 +260,13 @@ class _TerminalProgress:
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for result.json and the pictures (created if needed).  [default: out/<video name>]")
-@click.option("--max-fps", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="Analyse at most this many frames per second of video; 0 analyses every frame.")
+@click.option("--max-fps", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Analyse at most this many frames per second of video (slow motion is thinned evenly); "
+                   "0 analyses every frame.")
+@click.option("--activity", type=click.Choice(["auto", "batting", "bowling"]), default="auto", show_default=True,
+              help="What the clip shows; auto decides from the movement.")
+@click.option("--view", type=click.Choice(["auto", "side-on", "front-on", "behind"]), default="auto",
+              show_default=True, help="Where the camera stands; auto is taken as side-on.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               help="Refuse videos longer than this.")
 @click.option("--handedness", type=click.Choice(["auto", "left", "right"]), default="auto", show_default=True,
@@ -271,8 +276,8 @@ class _TerminalProgress:
 @click.option("--subject", metavar="X,Y[,T]", default=None,
               help="Who to analyse: a point (or box X0,Y0,X1,Y1) on the player as shares of the frame "
                    "width and height, optionally at T seconds.  [default: the largest person]")
-def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedness: str, model_path,
-                    subject: str | None) -> None:
+def analyze_command(video, out_dir, max_fps: float, activity: str, view: str, max_seconds: float, handedness: str,
+                    model_path, subject: str | None) -> None:
     """Analyse VIDEO on this machine: write result.json and pictures to DIR, print a summary.
 
     Exits 2 when the video cannot be analysed (the message says why) and 1 when
@@ -296,7 +301,7 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     options = AnalysisOptions(max_fps=max_fps or None, max_seconds=max_seconds, handedness=handedness,
-                              model_path=model_path, subject=hint)
+                              model_path=model_path, subject=hint, activity=activity, view=view)
     progress = _TerminalProgress(f"analysing {video.name}")
     try:
         result = analyze(video, out, progress=progress, options=options)
