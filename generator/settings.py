@@ -25,6 +25,7 @@ FROM_VALUES: dict[str, KeyPath] = {
     "WORKER_POLL_WAIT_SECONDS": ("queue", "receive_wait_seconds"),
     "WORKER_MAX_VIDEO_BYTES": ("worker", "max_video_bytes"),
     "WORKER_MAX_VIDEO_SECONDS": ("worker", "max_video_seconds"),
+    "WORKER_MAX_ANALYSIS_FPS": ("worker", "max_analysis_fps"),
     "WORKER_TMP_DIR": ("image", "scratch_path"),
     "LOG_LEVEL": ("worker", "log_level"),
     "METRICS_NAMESPACE": ("metrics", "namespace"),

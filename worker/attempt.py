@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from worker import emf
-from worker.errors import GaveUp, LeaseLost, StopRequested, describe, error_class, is_permanent
+from worker.errors import InvalidJobOptions, GaveUp, LeaseLost, StopRequested, describe, error_class, is_permanent
 from worker.events import Events
 from worker.jobs import COMPLETED, Claim
 from worker.lease import LeaseKeeper
+from worker.options import InvalidOptions, JobOptions, parse_options
 from worker.protection import TaskProtection
 from worker.queue import Message
 from worker.retry import Bounded, backoff
@@ -96,6 +97,7 @@ class Attempt:
 
     def _work(self, workdir: Path, timings: dict[str, float]) -> dict[str, Any]:
         claim, services = self.claim, self.rt.services
+        job_options = self._options()
         video_dir, out_dir = workdir / "video", workdir / "out"
         video_dir.mkdir()
         out_dir.mkdir()
@@ -109,7 +111,7 @@ class Attempt:
             supervision = {"watch": self.checkpoint, "timeout": self.rt.settings.analysis_timeout_seconds}
         with timed(timings, "analysis"):
             results = self.analyzer(video, out_dir, progress=self._on_progress, **analysis_options(self.rt.settings),
-                                    **supervision)
+                                    options=job_options.to_document(), **supervision)
         if not isinstance(results, dict):
             raise TypeError(f"{self.rt.settings.analyzer} returned {type(results).__name__}, not a dict")
         self.checkpoint(finishing=True)
@@ -120,6 +122,16 @@ class Attempt:
                 services.store.upload_artifacts(self.artifacts_prefix, out_dir, results["artifacts"] or {},
                                                 self.rt.alive)
         return results
+
+    def _options(self) -> JobOptions:
+        """The job's options under this worker's ceiling; a bad document fails the job, never retries it.
+
+        Checked before the download, so a job that can never run costs no transfer.
+        """
+        try:
+            return parse_options(self.claim.options, max_fps_ceiling=self.rt.settings.max_analysis_fps)
+        except InvalidOptions as exc:
+            raise InvalidJobOptions(f"the job's options cannot be used: {exc}") from None
 
     def _on_transfer(self) -> None:
         """Called after each downloaded chunk: liveness signal and cancellation point."""

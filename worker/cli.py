@@ -122,17 +122,51 @@ def init_db_command() -> None:
               database=settings.database_url_redacted, from_revision=before, to_revision=after)
 
 
+def _option_flags(command):  # noqa: ANN001, ANN202
+    """--activity, --handedness, --view, --subject, --max-fps for `submit` (the job's options document)."""
+    for flag in reversed([
+        click.option("--activity", type=click.Choice(["auto", "batting", "bowling"]), default=None,
+                     help="What the clip shows.  [default: auto, decided from the movement]"),
+        click.option("--handedness", type=click.Choice(["auto", "left", "right"]), default=None,
+                     help="The batter's stance or the bowler's arm.  [default: auto]"),
+        click.option("--view", type=click.Choice(["auto", "side-on", "front-on", "behind"]), default=None,
+                     help="Where the camera stands.  [default: auto, taken as side-on]"),
+        click.option("--subject", metavar="X,Y[,W,H][,T]", default=None,
+                     help="Who to analyse: a point X,Y or a box X,Y,W,H (top-left corner and size) as shares of "
+                          "the frame, optionally at T seconds.  [default: the largest person]"),
+        click.option("--max-fps", "max_fps", metavar="FPS", default=None,
+                     help="Analyse at most this many frames per second, 10 up to WORKER_MAX_ANALYSIS_FPS.  "
+                          "[default: the ceiling, 60]"),
+    ]):
+        command = flag(command)
+    return command
+
+
 @main.command("submit")
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, readable=True))
+@_option_flags
 @_exits("submit")
-def submit_command(video: str) -> None:
-    """Upload VIDEO, record a queued job and queue it; prints only the job id."""
+def submit_command(video: str, activity: str | None, handedness: str | None, view: str | None,
+                   subject: str | None, max_fps: str | None) -> None:
+    """Upload VIDEO, record a queued job with its options and queue it; prints only the job id.
+
+    Options are checked before anything is uploaded: a bad one exits 2 naming it.
+    """
     from pathlib import Path
 
     from worker.clients import connect
+    from worker.options import InvalidOptions, options_from_flags, parse_options
     from worker.submission import submit
 
-    click.echo(str(submit(connect(_settings(aws=True)), Path(video))))
+    settings = _settings(aws=True)
+    try:
+        doc = options_from_flags(activity, handedness, view, subject, max_fps)
+        parse_options(doc, max_fps_ceiling=settings.max_analysis_fps)
+    except InvalidOptions as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(str(submit(connect(settings), Path(video), doc or None,
+                          max_fps_ceiling=settings.max_analysis_fps)))
 
 
 @main.command("status")
@@ -226,8 +260,13 @@ class _TerminalProgress:
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for result.json and the pictures (created if needed).  [default: out/<video name>]")
-@click.option("--max-fps", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="Analyse at most this many frames per second of video; 0 analyses every frame.")
+@click.option("--max-fps", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Analyse at most this many frames per second of video (slow motion is thinned evenly); "
+                   "0 analyses every frame.")
+@click.option("--activity", type=click.Choice(["auto", "batting", "bowling"]), default="auto", show_default=True,
+              help="What the clip shows; auto decides from the movement.")
+@click.option("--view", type=click.Choice(["auto", "side-on", "front-on", "behind"]), default="auto",
+              show_default=True, help="Where the camera stands; auto is taken as side-on.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               help="Refuse videos longer than this.")
 @click.option("--handedness", type=click.Choice(["auto", "left", "right"]), default="auto", show_default=True,
@@ -237,8 +276,8 @@ class _TerminalProgress:
 @click.option("--subject", metavar="X,Y[,T]", default=None,
               help="Who to analyse: a point (or box X0,Y0,X1,Y1) on the player as shares of the frame "
                    "width and height, optionally at T seconds.  [default: the largest person]")
-def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedness: str, model_path,
-                    subject: str | None) -> None:
+def analyze_command(video, out_dir, max_fps: float, activity: str, view: str, max_seconds: float, handedness: str,
+                    model_path, subject: str | None) -> None:
     """Analyse VIDEO on this machine: write result.json and pictures to DIR, print a summary.
 
     Exits 2 when the video cannot be analysed (the message says why) and 1 when
@@ -262,7 +301,7 @@ def analyze_command(video, out_dir, max_fps: float, max_seconds: float, handedne
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     options = AnalysisOptions(max_fps=max_fps or None, max_seconds=max_seconds, handedness=handedness,
-                              model_path=model_path, subject=hint)
+                              model_path=model_path, subject=hint, activity=activity, view=view)
     progress = _TerminalProgress(f"analysing {video.name}")
     try:
         result = analyze(video, out, progress=progress, options=options)

@@ -49,6 +49,7 @@ class Settings:
     metrics_service: str = "cricksy-worker"
     unknown_job_grace_seconds: float = 300.0
     analysis_timeout_seconds: float = 1800.0
+    max_analysis_fps: float = 60.0  # the ceiling of a job's max_fps option (worker/options.py)
     pose_model_path: str | None = None  # load_settings fills it: POSE_MODEL_PATH, else the per-user cache
 
     @property
@@ -188,6 +189,14 @@ def _dimension_value(raw: str) -> str:
     return value
 
 
+def _fps_ceiling(raw: str) -> float:
+    """10..240: below 10 no event can be timed (worker.options.MIN_FPS); above 240 no phone films."""
+    value = _number(0, inclusive=False)(raw)
+    if not 10.0 <= value <= 240.0:
+        raise _Invalid(f"{value:g} is out of range")
+    return value
+
+
 @dataclass(frozen=True)
 class _Var:
     name: str
@@ -232,6 +241,8 @@ _VARIABLES = (
          "queue (default 300)"),
     _Var("WORKER_ANALYSIS_TIMEOUT_SECONDS", "analysis_timeout_seconds", _number(0, inclusive=False),
          "seconds one analysis may run before its process is killed and the job retried (default 1800)"),
+    _Var("WORKER_MAX_ANALYSIS_FPS", "max_analysis_fps", _fps_ceiling,
+         "the most frames per second a job may ask to analyse, from 10 to 240 (default 60)"),
     _Var("ECS_AGENT_URI", "ecs_agent_uri", _agent_uri, "the URI ECS sets for the task's container agent"),
     _Var("WORKER_LIVENESS_SECONDS", "liveness_seconds", _number(0, inclusive=False),
          "seconds without a sign of life from the worker loop after which `cricksy-worker health` fails "

@@ -53,6 +53,14 @@ class UnknownJob(PermanentJobError, error_class="UnknownJob"):
     """The message names a job id with no row, and its grace period for a slow producer is over."""
 
 
+class InvalidJobOptions(PermanentJobError):
+    """The options stored with the job break worker/options.py's rules; the message names the option.
+
+    Counted as `Permanent`: the submission API validates first, so this only
+    meets rows written by another producer or under a lower frame-rate ceiling.
+    """
+
+
 class GaveUp(PermanentJobError, error_class="GaveUp"):
     """A transient failure repeated until the queue's maxReceiveCount, or the same bug twice in a row."""
 

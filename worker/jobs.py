@@ -42,6 +42,8 @@ jobs_table = sa.Table(
     sa.Column("lease_owner", sa.Text()),
     sa.Column("artifacts_prefix", sa.Text()),
     sa.Column("lease_message_id", sa.Text()),
+    # The job's analysis options as submitted (worker/options.py); NULL, as in rows older than 0003, means all-auto.
+    sa.Column("options", sa.JSON().with_variant(postgresql.JSONB(), "postgresql")),
 )
 
 
@@ -98,6 +100,8 @@ class Claim:
     took_over: bool = field(default=False, compare=False)
     # What the previous attempt recorded when it handed the job back, if anything.
     previous_error: str | None = field(default=None, compare=False)
+    # The options document stored with the job (None: all-auto); validated by the attempt, not here.
+    options: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,10 @@ class JobStore:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
-    def create(self, job_id: uuid.UUID, s3_bucket: str, s3_key: str) -> None:
+    def create(self, job_id: uuid.UUID, s3_bucket: str, s3_key: str, options: dict[str, Any] | None = None) -> None:
+        """Insert a `queued` row; `options` is the job's options document (validated by the caller), or None."""
         self._run(jobs_table.insert().values(
-            id=job_id, status=QUEUED, s3_bucket=s3_bucket, s3_key=s3_key, attempts=0,
+            id=job_id, status=QUEUED, s3_bucket=s3_bucket, s3_key=s3_key, attempts=0, options=options,
             created_at=db_now(), updated_at=db_now(),
         ))
 
@@ -196,7 +201,7 @@ class JobStore:
             .where(claimable)
             .values(status=PROCESSING, attempts=c.attempts + 1, lease_expires_at=_seconds(lease_seconds),
                     lease_owner=owner, lease_message_id=message_id, started_at=db_now(), updated_at=db_now())
-            .returning(c.attempts, c.s3_bucket, c.s3_key, c.created_at, c.started_at)
+            .returning(c.attempts, c.s3_bucket, c.s3_key, c.created_at, c.started_at, c.options)
         )
         with self.engine.begin() as conn:
             before = conn.execute(sa.select(c.status, c.error).where(c.id == job_id).with_for_update()).first()
@@ -205,7 +210,7 @@ class JobStore:
             return None
         waited = (_as_utc(row.started_at) - _as_utc(row.created_at)).total_seconds()
         return Claim(job_id, row.attempts, row.s3_bucket, row.s3_key, waited,
-                     took_over=before.status == PROCESSING, previous_error=before.error)
+                     took_over=before.status == PROCESSING, previous_error=before.error, options=row.options)
 
     def extend_lease(self, claim: Claim, lease_seconds: float) -> bool:
         """Push the lease forward; False means the attempt was fenced off."""

@@ -1,7 +1,10 @@
 """The WORKER_ANALYZER seam: the only way the service reaches an analysis.
 
 An analyzer is `analyze(video_path, out_dir, *, max_seconds, progress,
-model_path) -> dict` (the analysis contract, README). It may carry a
+model_path, options) -> dict` (the analysis contract, README); `options` is
+the job's validated options document (`JobOptions.to_document()`: activity,
+handedness, view, subject, max_fps as applied), so an analyzer needs no
+import of the service to read it. It may carry a
 `check(options)` attribute that raises, with a one-line message, when what it
 needs (a model file) is missing; `cricksy-worker health` asks it instead of
 knowing analyzers by name.

@@ -17,15 +17,21 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 from worker.clients import Services
 from worker.jobs import COMPLETED, FAILED, PROCESSING, QUEUED, RequeueOutcome
 from worker.errors import describe
 from worker.logs import log_event
+from worker.options import DEFAULT_MAX_FPS_CEILING, InvalidOptions, parse_options
 from worker.queue import message_body
 from worker.storage import upload_key
 
-__all__ = ["RequeueRefused", "enqueue", "message_body", "new_job_id", "requeue", "submit", "upload_key"]
+# enqueue checks the shape only (the highest ceiling a worker may have); the worker applies its own.
+MAX_FPS_CEILING = 240.0
+
+__all__ = ["InvalidOptions", "RequeueRefused", "enqueue", "message_body", "new_job_id", "requeue", "submit",
+           "upload_key"]
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +57,36 @@ def new_job_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def enqueue(services: Services, job_id: uuid.UUID, s3_key: str, **log_fields: object) -> None:
+def enqueue(services: Services, job_id: uuid.UUID, s3_key: str, options: dict[str, Any] | None = None,
+            **log_fields: object) -> None:
     """Record a `queued` job for a video already uploaded to `s3_key`, then send its message.
 
     The row is committed first (the order the worker relies on); a message
     whose row is not there yet is retried for WORKER_UNKNOWN_JOB_GRACE_SECONDS,
     then left for the dead-letter queue, never run.
     """
-    services.jobs.create(job_id, services.store.bucket, s3_key)
+    if options is not None:
+        parse_options(options, max_fps_ceiling=MAX_FPS_CEILING)  # a bad document never reaches the table
+    services.jobs.create(job_id, services.store.bucket, s3_key, options or None)
     log_event(log, "job.submitted", job_id=str(job_id), s3_bucket=services.store.bucket, s3_key=s3_key,
-              **log_fields)
+              options=options or None, **log_fields)
     _send_or_fail(services, job_id, "submit")
 
 
-def submit(services: Services, video: Path) -> uuid.UUID:
-    """Upload `video`, record a queued job and queue it; returns the new job id."""
+def submit(services: Services, video: Path, options: dict[str, Any] | None = None, *,
+           max_fps_ceiling: float = DEFAULT_MAX_FPS_CEILING) -> uuid.UUID:
+    """Upload `video`, record a queued job with its `options` and queue it; returns the new job id.
+
+    The options are validated first (InvalidOptions, naming the option), so a
+    bad document costs no upload. Pass the workers' WORKER_MAX_ANALYSIS_FPS as
+    `max_fps_ceiling` when it is not the default: a job asking for more would
+    fail on the worker.
+    """
+    if options is not None:
+        parse_options(options, max_fps_ceiling=max_fps_ceiling)
     job_id = new_job_id()
     key = services.store.upload_video(video, job_id)
-    enqueue(services, job_id, key, video_bytes=video.stat().st_size)
+    enqueue(services, job_id, key, options, video_bytes=video.stat().st_size)
     return job_id
 
 

@@ -219,3 +219,19 @@ def test_a_failure_while_writing_artifacts_leaves_none(make_person_video, tmp_pa
     with pytest.raises(OSError, match="No space left"):
         analyze(make_person_video("messi", STILL), out)
     assert list(out.iterdir()) == []
+
+
+def test_a_jobs_options_document_is_applied_and_echoed(make_person_video, tmp_path):
+    """What the worker passes: the options document; the result says what was applied and carries the events."""
+    video = make_person_video("messi", Motion(seconds=2.0, fps=50.0, scale=(0.95, 0.95)))
+    doc = {"activity": "batting", "handedness": "left", "view": "side-on", "subject": None, "max_fps": 25.0}
+    result = assert_valid_result(analyze(video, tmp_path, options=doc), tmp_path)
+    assert result["options"] == doc
+    assert result["video"]["max_fps"] == 25.0 and abs(result["video"]["frames_analyzed"] - 50) <= 1
+    assert result["pose"]["handedness"]["source"] == "option"
+    cricket = result["cricket"]
+    assert cricket["view"] == "side-on"
+    if cricket["activity"] is not None:  # a still photo moves too little for events; the option still rules
+        assert (cricket["activity"]["value"], cricket["activity"]["source"]) == ("batting", "option")
+    strip = cv2.imread(str(tmp_path / result["artifacts"]["event_strip"]))
+    assert strip is not None and strip.shape[1] >= 360

@@ -114,3 +114,31 @@ def test_angle_chart_copes_with_unmeasurable_series(tmp_path):
     chart = cv2.imread(str(tmp_path / "c.png"))
     assert chart.shape == (750, 1100, 3)
     assert np.all(chart == (255, 150, 0), axis=2).sum() > 100  # matplotlib drew the back-side lines (#0096ff)
+
+
+def test_the_event_strip_pictures_only_gated_poses_near_their_event(tmp_path):
+    from worker.analysis.pictures import CropReservoir
+    from worker.analysis.strip import event_cells, event_strip
+
+    n = 60
+    t = np.arange(n) / 60.0
+    crops = CropReservoir()
+    for row in range(0, n, 10):  # pictures kept every 10 frames, as a long clip's reservoir does
+        crops.offer(row, np.zeros((480, 640, 3), np.uint8), (200.0, 100.0, 300.0, 400.0))
+    accepted = np.ones(n, bool)
+    accepted[20] = False  # the picture nearest "trigger" has no gated pose
+    xy = np.full((n, 33, 2), 250.0)
+    visibility = np.ones((n, 33))
+    angles = {"left_knee_angle": np.full(n, 150.0)}
+    event = {"confidence": 0.9, "method": "m", "reason": None}
+    cricket = {"handedness": {"value": "right", "front_side": "left"}, "events": {
+        "set_position": {"time_s": float(t[11]), "frame": 11, **event},
+        "trigger": {"time_s": float(t[20]), "frame": 20, **event},
+        "impact": {"time_s": None, "frame": None, **event},
+    }}
+    cells = event_cells(cricket, crops, t, xy, visibility, angles, accepted)
+    assert [c.caption for c in cells] == ["0.17 s  set position"]
+    assert cells[0].reading == "left knee 150 deg"
+    event_strip(cells, "left", tmp_path / "strip.png")
+    event_strip([], "left", tmp_path / "empty.png")
+    assert (tmp_path / "strip.png").stat().st_size > 0 and (tmp_path / "empty.png").stat().st_size > 0

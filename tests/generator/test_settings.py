@@ -21,6 +21,7 @@ PROBES = {
     "WORKER_POLL_WAIT_SECONDS": ("queue.receive_wait_seconds", [0, 20, 21]),
     "WORKER_MAX_VIDEO_BYTES": ("worker.max_video_bytes", [0, 1, 524288000]),
     "WORKER_MAX_VIDEO_SECONDS": ("worker.max_video_seconds", [0, 1, 300]),
+    "WORKER_MAX_ANALYSIS_FPS": ("worker.max_analysis_fps", [0, 9, 10, 60, 240, 241]),
     "LOG_LEVEL": ("worker.log_level", ["DEBUG", "ERROR", "CRITICAL", "LOUD"]),
     "METRICS_NAMESPACE": ("metrics.namespace", ["Cricksy/Video", ":abc", "AWS/Custom", "With space", "x" * 256]),
     "WORKER_STOP_TIMEOUT_SECONDS": ("worker.stop_timeout_seconds", [2, 10, 120]),

@@ -2,7 +2,8 @@
 
 They honour the analysis contract (`analyze(video_path, out_dir, *, max_seconds,
 progress, model_path) -> dict` with `artifacts`), really decode video with OpenCV, and raise
-`InvalidVideoError` for input they cannot read. OpenCV is imported where it is
+`InvalidVideoError` for input they cannot read. They take the job's `options` document;
+`count_frames` echoes it in its result. OpenCV is imported where it is
 used, so that loading a stand-in (as `cricksy-worker health` does) stays cheap. The worker selects one with
 `WORKER_ANALYZER=tests.support.standins:<function>`.
 """
@@ -42,7 +43,8 @@ def write_clip(path: Path, frames: int = 12, fps: float = 12.0, size: tuple[int,
 
 
 def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-                 max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+                 max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
+        options: dict | None = None) -> dict:
     """Decode every frame, report progress per frame, write `frames.json`."""
     import cv2
 
@@ -70,12 +72,13 @@ def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
         raise InvalidVideoError(f"{Path(video_path).name} holds no decodable frame: upload the video again")
     Path(out_dir, "frames.json").write_text(json.dumps({"frames": frames}))
     video = {"frames_analyzed": frames, "duration_s": round(frames / fps, 3) if fps else None}
-    return {"frames": frames, "fps": fps, "max_seconds": max_seconds, "video": video,
+    return {"frames": frames, "fps": fps, "max_seconds": max_seconds, "video": video, "options": options,
             "artifacts": {"frame_count": "frames.json"}}
 
 
 def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
+        options: dict | None = None) -> dict:
     """`count_frames`, after writing to file descriptor 2 the way native libraries (glog, TFLite) do."""
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"W0000 00:00:1795455108.577142   26861 some_calculator.cc:121] a native warning\n")
@@ -83,13 +86,15 @@ def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 
 def crash(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
+        options: dict | None = None) -> dict:
     """Fail the way a bug or a flaky dependency does: not a PermanentJobError, so it is retried."""
     raise RuntimeError("stand-in analysis crashed")
 
 
 def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-            max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+            max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
+        options: dict | None = None) -> dict:
     """Next to no work (for measuring the loop's own overhead): one progress call, one tiny artifact."""
     size = Path(video_path).stat().st_size
     if progress is not None:
@@ -99,7 +104,8 @@ def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 
 def hang(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-         max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+         max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
+        options: dict | None = None) -> dict:
     """Report progress on three frames, then block forever inside the fourth, like a frame that never returns."""
     for frame in range(1, 4):
         if progress is not None:
@@ -109,7 +115,8 @@ def hang(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 
 def suicide(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-            max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None) -> dict:
+            max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
+        options: dict | None = None) -> dict:
     """Die the way a native crash or the OOM killer ends a process: SIGKILL, no exception, no answer."""
     if progress is not None:
         progress(1, 12)

@@ -143,8 +143,8 @@ class Stack:
         if "services" in self.__dict__:
             self.services.jobs.engine.dispose()
 
-    def submit(self, video: Path) -> uuid.UUID:
-        return submit(self.services, video)
+    def submit(self, video: Path, options: dict[str, Any] | None = None) -> uuid.UUID:
+        return submit(self.services, video, options)
 
     def row(self, job_id: uuid.UUID | str) -> dict[str, Any]:
         row = self.jobs.get(uuid.UUID(str(job_id)))

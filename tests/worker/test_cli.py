@@ -21,7 +21,7 @@ def test_init_db_twice_is_safe_and_keeps_rows(database_url: str) -> None:
     first = run_cli("init-db", env=env)
     assert first.returncode == 0, first.stderr
     (migrated,) = [e for e in parse_events(first.stderr) if e["event"] == "db.migrated"]
-    assert (migrated["from_revision"], migrated["to_revision"]) == (None, "0002")
+    assert (migrated["from_revision"], migrated["to_revision"]) == (None, "0003")
 
     job_id = uuid.uuid4()
     store = JobStore(create_engine(load_settings(env, aws=False).database_url))
@@ -30,7 +30,7 @@ def test_init_db_twice_is_safe_and_keeps_rows(database_url: str) -> None:
     second = run_cli("init-db", env=env)
     assert second.returncode == 0, second.stderr
     (migrated,) = [e for e in parse_events(second.stderr) if e["event"] == "db.migrated"]
-    assert (migrated["from_revision"], migrated["to_revision"]) == ("0002", "0002")
+    assert (migrated["from_revision"], migrated["to_revision"]) == ("0003", "0003")
     assert store.get(job_id)["status"] == "queued"
     store.engine.dispose()
 
@@ -55,6 +55,29 @@ def test_submit_prints_only_the_job_id_and_queues_the_job(pg_stack: Stack, clip:
     assert pg_stack.object_body(row["s3_key"]) == clip.read_bytes()
     assert pg_stack.queues.receive_bodies() == [json.dumps({"job_id": str(job_id)})]
     assert [e["event"] for e in parse_events(result.stderr)] == ["job.submitted", "job.queued"]
+
+
+def test_submit_stores_the_options_its_flags_give(pg_stack: Stack, clip: Path) -> None:
+    result = run_cli("submit", str(clip), "--activity", "batting", "--view", "side-on", "--subject", "0.1,0.2,0.3,0.4",
+                     "--max-fps", "50", env=pg_stack.env())
+    assert result.returncode == 0, result.stderr
+    row = pg_stack.row(result.stdout.strip())
+    assert row["options"] == {"activity": "batting", "view": "side-on", "max_fps": 50.0,
+                              "subject": {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}}
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--max-fps", "500"], "invalid option 'max_fps' at $.max_fps: got 500.0; allowed: 10 to 60"),
+    (["--max-fps", "fast"], "invalid option 'max_fps' at --max-fps: 'fast' is not a number"),
+    (["--subject", "0.9,0.9,0.5,0.5"], "invalid option 'subject' at $.subject: the box"),
+])
+def test_submit_refuses_a_bad_option_before_uploading_anything(pg_stack: Stack, clip: Path, flags: list[str],
+                                                               named: str) -> None:
+    result = run_cli("submit", str(clip), *flags, env=pg_stack.env())
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {named}"), result.stderr
+    assert pg_stack.s3.list_objects_v2(Bucket=pg_stack.bucket).get("KeyCount", 0) == 0
+    assert pg_stack.queues.counts() == (0, 0)
 
 
 def test_submit_refuses_a_missing_file(pg_stack: Stack, tmp_path: Path) -> None:
@@ -176,7 +199,7 @@ def test_run_refuses_an_uninitialised_database(postgres_url: str, moto_endpoint:
     result = run_cli("run", env=env)
     assert result.returncode == 1
     (failed,) = [e for e in parse_events(result.stderr) if e["event"] == "worker.failed"]
-    assert "the database schema is at revision none, this worker needs 0002: run `cricksy-worker init-db`" in (
+    assert "the database schema is at revision none, this worker needs 0003: run `cricksy-worker init-db`" in (
         failed["error"])
 
 

@@ -37,17 +37,47 @@ def test_migrations_run_twice_keep_rows_and_leave_other_alembic_history_alone(en
     with engine.begin() as conn:  # another application's alembic history in the same database
         conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
         conn.execute(sa.text("INSERT INTO alembic_version VALUES ('backend_42')"))
-    assert migrations.upgrade(engine) == (None, "0002")
+    assert migrations.upgrade(engine) == (None, "0003")
     store = JobStore(engine)
     job_id = new_job(store)
-    assert migrations.upgrade(engine) == ("0002", "0002")
+    assert migrations.upgrade(engine) == ("0003", "0003")
     assert store.get(job_id)["status"] == "queued"
-    assert migrations.current_revision(engine) == migrations.head_revision() == "0002"
+    assert migrations.current_revision(engine) == migrations.head_revision() == "0003"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "backend_42"
         columns = {c["name"] for c in sa.inspect(conn).get_columns("video_analysis_jobs")}
     assert {"id", "status", "s3_bucket", "s3_key", "attempts", "error", "results", "created_at", "started_at",
             "completed_at", "updated_at"} <= columns
+
+
+def test_upgrading_a_database_with_old_rows_reads_them_as_all_auto_options(postgres_url: str) -> None:
+    """A table filled under revision 0002 gains `options` (JSONB), its rows NULL: all-auto, claimable as before."""
+    from alembic import command
+
+    from worker.options import parse_options
+
+    engine = create_engine(load_settings({"DATABASE_URL": postgres_url}, aws=False).database_url)
+    with engine.begin() as conn:
+        command.upgrade(migrations._config(conn), "0003")
+        old_id = uuid.uuid4()
+        conn.execute(sa.text(
+            "INSERT INTO video_analysis_jobs (id, status, s3_bucket, s3_key, attempts, created_at, updated_at) "
+            "VALUES (:id, 'queued', 'b', 'uploads/old.mp4', 0, now(), now())"), {"id": old_id})
+    assert migrations.upgrade(engine) == ("0002", "0003")
+    store = JobStore(engine)
+    with engine.connect() as conn:
+        kind = conn.execute(sa.text(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'video_analysis_jobs' "
+            "AND column_name = 'options' AND table_schema = current_schema()")).scalar()
+    assert kind == "jsonb"
+    assert store.get(old_id)["options"] is None
+    claim = store.claim(old_id, 60, "w")
+    assert claim is not None and claim.options is None
+    assert parse_options(claim.options).to_document()["activity"] == "auto"
+    new_id = uuid.uuid4()
+    store.create(new_id, "b", "uploads/new.mp4", {"activity": "bowling", "max_fps": 50})
+    assert store.claim(new_id, 60, "w").options == {"activity": "bowling", "max_fps": 50}
+    engine.dispose()
 
 
 def test_results_are_jsonb_on_postgresql(postgres_url: str) -> None:

@@ -21,6 +21,7 @@ from tests.support.standins import count_frames, crash, write_clip
 from tests.worker.harness import PROTECT, UNPROTECT, FakeEcsAgent, Stack, wait_until
 from worker.clients import connect
 from worker.service import Worker
+from worker.submission import submit
 
 Analyzer = Callable[..., dict]
 
@@ -138,7 +139,31 @@ def _empty_file(stack: Stack, clip: Path) -> uuid.UUID:
     return stack.submit(empty)
 
 
+def _options_no_worker_accepts(stack: Stack, clip: Path) -> uuid.UUID:
+    """A row another producer wrote, bypassing the submission API's check: a misspelt option."""
+    job_id = uuid.uuid4()
+    key = stack.services.store.upload_video(clip, job_id)
+    stack.jobs.create(job_id, stack.bucket, key, {"handednes": "left"})
+    stack.services.queue.send(job_id)
+    return job_id
+
+
+def test_the_jobs_options_reach_the_analyzer_as_applied(
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker]) -> None:
+    job_id = stack.submit(clip, {"activity": "bowling", "subject": {"x": 0.5, "y": 0.5}})
+    worker = make_worker(stack, WORKER_MAX_ANALYSIS_FPS="120")
+    run_until(worker, lambda: stack.row(job_id)["status"] == "completed", "the job to complete")
+    row = stack.row(job_id)
+    assert row["options"] == {"activity": "bowling", "subject": {"x": 0.5, "y": 0.5}}
+    assert row["results"]["options"] == {"activity": "bowling", "handedness": "auto", "view": "auto",
+                                         "subject": {"x": 0.5, "y": 0.5}, "max_fps": 120.0}
+
+
 @pytest.mark.parametrize("make_job, env, error, error_class", [
+    (_options_no_worker_accepts, {}, "the job's options cannot be used: invalid option 'handednes' at $.handednes: "
+     "unknown option", "Permanent"),
+    (lambda stack, clip: submit(stack.services, clip, {"max_fps": 120}, max_fps_ceiling=240), {}, "invalid option 'max_fps' at $.max_fps: got 120; "
+     "allowed: 10 to 60 frames per second", "Permanent"),
     (_missing_object, {}, "/never-uploaded.mp4 does not exist or cannot be read (NoSuchKey): upload the video",
      "MissingObject"),
     (_outside_uploads, {}, ".mp4 is outside s3://", "MissingObject"),
@@ -148,7 +173,7 @@ def _empty_file(stack: Stack, clip: Path) -> uuid.UUID:
      "bytes, over the 100 bytes limit (WORKER_MAX_VIDEO_BYTES=100): trim or compress it", "OverLimit"),
     (lambda stack, clip: stack.submit(clip), {"WORKER_MAX_VIDEO_SECONDS": "0.5"},
      "the video lasts 1.0 s, longer than the 0.5 s limit: trim it", "InvalidVideo"),
-], ids=["missing-object", "outside-uploads", "not-a-video", "empty", "too-big", "too-long"])
+], ids=["misspelt-option", "over-the-fps-ceiling", "missing-object", "outside-uploads", "not-a-video", "empty", "too-big", "too-long"])
 def test_permanent_problems_fail_the_job_with_its_reason_and_delete_the_message(
         stack: Stack, clip: Path, make_worker: Callable[..., Worker], make_job: Callable[[Stack, Path], uuid.UUID],
         env: dict[str, str], error: str, error_class: str, events: Captured) -> None:

@@ -153,17 +153,18 @@ def _legend(width: int, front: str) -> np.ndarray:
     return strip
 
 
-def contact_sheet(cells: list[SheetCell], front: str, path: str | os.PathLike) -> None:
+def contact_sheet(cells: list[SheetCell], front: str, path: str | os.PathLike, columns: int = SHEET_COLUMNS,
+                  empty_note: str = "no frame with a pose that passed the frame gates: no player picture") -> None:
     """Player pictures in a grid under a colour legend: skeleton, the angle that matters, caption under each."""
     caption_h = 28
     if not cells:  # poses were found, but none passed the frame gates: say so rather than show a guess
         empty = np.full((CELL_H // 4, SHEET_COLUMNS * CELL_W, 3), 24, dtype=np.uint8)
-        _label(empty, "no frame with a pose that passed the frame gates: no player picture", (12, 40))
+        _label(empty, empty_note, (12, 40))
         cells_image = empty
         ok, png = cv2.imencode(".png", np.vstack([_legend(empty.shape[1], front), cells_image]))
         write_bytes_atomic(path, png.tobytes())
         return
-    columns = min(SHEET_COLUMNS, len(cells))
+    columns = min(columns, len(cells))
     rows = -(-len(cells) // columns)
     legend = _legend(columns * CELL_W, front)
     grid = np.full((rows * (CELL_H + caption_h), columns * CELL_W, 3), 24, dtype=np.uint8)

@@ -14,36 +14,43 @@ import csv
 import functools
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from worker.atomicfile import write_bytes_atomic
 from worker.config import pose_model_path
 from worker.errors import InvalidVideoError
+from worker.options import ACTIVITIES, VIEWS, JobOptions, Subject, parse_options
+from worker.analysis.cricket import analyse_cricket, analysed_fps
 from worker.analysis.landmarks import COUNT, NAMES
 from worker.analysis.metrics import ANGLES, MetricsReport, PoseSeries, compute_metrics
 from worker.analysis.model import MODEL_NAME, MODEL_SHA256
 from worker.analysis.filters import CUTOFF_HZ
 from worker.analysis.pictures import SHEET_FRAMES, CropReservoir, SheetCell, angle_chart, contact_sheet
 from worker.analysis import quality
+from worker.analysis.strip import event_cells, event_strip
 from worker.analysis.pose import PoseFinder, PoseOptions, PoseSample, PoseTracker
 from worker.analysis.subject import SubjectHint
 from worker.analysis.track import Observation, SubjectTracker, TrackStats
 from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 HANDEDNESS_CHOICES = ("auto", "left", "right")
+DEFAULT_MAX_FPS = 60.0  # worker.options.DEFAULT_MAX_FPS_CEILING: events need 50 fps and more (docs/metrics.md)
 ARTIFACT_FILES = {
     "landmarks": "landmarks.npz",
     "angles": "angles.csv",
     "contact_sheet": "contact_sheet.png",
     "angle_chart": "angle_chart.png",
+    "event_strip": "event_strip.png",
 }
 PROGRESS_INTERVAL_S = 0.25
 
@@ -54,14 +61,47 @@ Progress = Callable[[int, "int | None"], None]
 class AnalysisOptions:
     """Knobs of one analysis; the defaults are what the service runs with."""
 
-    max_fps: float | None = 30.0  # analyse at most this many frames per second of video
+    max_fps: float | None = DEFAULT_MAX_FPS  # analyse at most this many frames per second; None: every frame
     max_seconds: float = 300.0  # longer videos are refused before decoding (WORKER_MAX_VIDEO_SECONDS)
     handedness: str = "auto"  # "auto" | "left" | "right"
     model_path: str | os.PathLike | None = None  # default: worker.config.pose_model_path()
     pose: PoseOptions = field(default_factory=PoseOptions)
     subject: SubjectHint | None = None  # who to analyse; None: the automatic rule (worker/analysis/subject.py)
+    activity: str = "auto"  # "auto" | "batting" | "bowling" (worker/options.py)
+    view: str = "auto"  # "auto" | "side-on" | "front-on" | "behind"
+
+    @classmethod
+    def from_job(cls, job: JobOptions, **rest: Any) -> AnalysisOptions:
+        """The analysis knobs for a job's validated options (`rest`: max_seconds, model_path, pose)."""
+        hint = None
+        if job.subject is not None:
+            s = job.subject
+            hint = (SubjectHint(s.x, s.y, t=s.t) if s.w is None or s.h is None
+                    else SubjectHint(s.x, s.y, min(1.0, s.x + s.w), min(1.0, s.y + s.h), s.t))
+        return cls(max_fps=job.max_fps, handedness=job.handedness, subject=hint, activity=job.activity,
+                   view=job.view, **rest)
+
+    def job_options(self) -> JobOptions:
+        """These knobs as job options, for the cricket analysis; every-frame reads as the schema's top rate."""
+        subject = None
+        if self.subject is not None:
+            h = self.subject
+            subject = (Subject(h.x, h.y, t=h.t) if h.x1 is None or h.y1 is None
+                       else Subject(h.x, h.y, h.x1 - h.x, h.y1 - h.y, h.t))
+        return JobOptions(activity=self.activity, handedness=self.handedness, view=self.view, subject=subject,
+                          max_fps=self.max_fps if self.max_fps is not None else math.inf)
+
+    def document(self) -> dict[str, Any]:
+        """The options as applied, echoed in the result (options.schema.json; max_fps null: every frame)."""
+        doc = self.job_options().to_document()
+        doc["max_fps"] = self.max_fps
+        return doc
 
     def __post_init__(self) -> None:
+        if self.activity not in ACTIVITIES:
+            raise ValueError(f"activity must be one of {', '.join(ACTIVITIES)}, not {self.activity!r}")
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
         if self.handedness not in HANDEDNESS_CHOICES:
             raise ValueError(f"handedness must be one of {', '.join(HANDEDNESS_CHOICES)}, not {self.handedness!r}")
         if self.max_fps is not None and self.max_fps <= 0:
@@ -133,7 +173,7 @@ def analyze(
     *,
     max_seconds: float | None = None,
     progress: Progress | None = None,
-    options: AnalysisOptions | None = None,
+    options: AnalysisOptions | dict | None = None,
     model_path: str | os.PathLike | None = None,
 ) -> dict:
     """Analyse one video; write its artifacts into `out_dir` (which must exist); return the result.
@@ -141,7 +181,12 @@ def analyze(
     Raises InvalidVideoError for input that can never be analysed, ModelError
     when the pose model is missing or wrong. An exception raised by `progress`
     propagates unchanged. On any failure no artifact is left in `out_dir`.
+    `options` may be a job's options document (the worker passes one; it was
+    validated there, against the worker's frame-rate ceiling).
     """
+    if isinstance(options, dict):
+        ceiling = max(float(options.get("max_fps") or DEFAULT_MAX_FPS), DEFAULT_MAX_FPS)
+        options = AnalysisOptions.from_job(parse_options(options, max_fps_ceiling=ceiling))
     opts = options or AnalysisOptions()
     if max_seconds is not None:
         opts = replace(opts, max_seconds=max_seconds)
@@ -183,6 +228,8 @@ def analyze(
     series = PoseSeries(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
                         visibility=np.where(accepted[:, None], visibility, 0.0))
     report = compute_metrics(series, stats.frames_analyzed, opts.handedness)
+    # The events and their metrics, on the gated series at the rate actually analysed (after the cap).
+    cricket = analyse_cricket(series, accepted, opts.job_options(), fps=analysed_fps(series) or None)
     timings["metrics_s"] = time.perf_counter() - tick
 
     def still_wanted() -> None:
@@ -196,12 +243,17 @@ def analyze(
         write("contact_sheet", lambda p: contact_sheet(_sheet_cells(collected, arrays, report),
                                                        report.handedness.front, p))
         write("angle_chart", lambda p: angle_chart(
-            t, report.angles, report.raw_angles, _moment_times(report, t),
+            t, report.angles, report.raw_angles, {**_moment_times(report, t), **_event_times(cricket)},
             f"Joint angles in the image plane, low-pass {CUTOFF_HZ:g} Hz - {report.handedness.value}-handed "
             f"({report.handedness.source}), front side {report.handedness.front}", p, report.handedness.front))
+        write("event_strip", lambda p: event_strip(
+            event_cells(cricket, collected.crops, t, xy, visibility, report.angles, accepted),
+            report.handedness.front, p))
         timings["pictures_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
         result = _document(info, stats, collected, opts, report, arrays, timings, follow.stats)
+        result["cricket"] = cricket
+        result["options"] = opts.document()
         validate_result(result)  # inside: a document that breaks its schema leaves no artifacts either
     return result
 
@@ -425,6 +477,11 @@ def _sheet_cells(collected: _Collected, arrays: dict[str, np.ndarray], report: M
             reading=reading,
         ))
     return cells
+
+
+def _event_times(cricket: dict) -> dict[str, float | None]:
+    """The cricket events as chart markers, labelled by their names."""
+    return {name.replace("_", " "): event.get("time_s") for name, event in (cricket.get("events") or {}).items()}
 
 
 def _moment_times(report: MetricsReport, t: np.ndarray) -> dict[str, float | None]:
