@@ -39,7 +39,7 @@ def test_analyze_writes_result_and_pictures_and_prints_a_summary(make_person_vid
     assert lines[0].startswith(f"{video.name}: 2 s, 640x360, 50 of 50 frames analysed, person found in")
     assert any(line.startswith("front-knee flexion: deepest ") for line in lines)
     assert any(line.startswith("subject: the largest person") and "followed in" in line for line in lines)
-    assert lines[-1] == f"wrote result.json, landmarks.npz, angles.csv, contact_sheet.png, angle_chart.png to {out}"
+    assert lines[-1] == f"wrote result.json, landmarks.npz, angles.csv, contact_sheet.png, angle_chart.png, event_strip.png to {out}"
     assert "analysing" not in done.stderr  # no progress bar when stderr is not a terminal
 
 

@@ -58,7 +58,7 @@ def test_upgrading_a_database_with_old_rows_reads_them_as_all_auto_options(postg
 
     engine = create_engine(load_settings({"DATABASE_URL": postgres_url}, aws=False).database_url)
     with engine.begin() as conn:
-        command.upgrade(migrations._config(conn), "0003")
+        command.upgrade(migrations._config(conn), "0002")
         old_id = uuid.uuid4()
         conn.execute(sa.text(
             "INSERT INTO video_analysis_jobs (id, status, s3_bucket, s3_key, attempts, created_at, updated_at) "
