@@ -273,9 +273,9 @@ class _TerminalProgress:
               help="The player's stance; auto guesses it from the picture.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="Pose model file.  [default: $POSE_MODEL_PATH or the per-user cache]")
-@click.option("--subject", metavar="X,Y[,T]", default=None,
-              help="Who to analyse: a point (or box X0,Y0,X1,Y1) on the player as shares of the frame "
-                   "width and height, optionally at T seconds.  [default: the largest person]")
+@click.option("--subject", metavar="X,Y[,W,H][,T]", default=None,
+              help="Who to analyse: a point X,Y or a box X,Y,W,H (top-left corner and size) as shares of the "
+                   "frame, optionally at T seconds, as for `submit`.  [default: the largest person]")
 def analyze_command(video, out_dir, max_fps: float, activity: str, view: str, max_seconds: float, handedness: str,
                     model_path, subject: str | None) -> None:
     """Analyse VIDEO on this machine: write result.json and pictures to DIR, print a summary.
@@ -291,11 +291,11 @@ def analyze_command(video, out_dir, max_fps: float, activity: str, view: str, ma
     from worker.analysis.model import ModelError
     from worker.analysis.summary import summarize
 
-    from worker.analysis.subject import SubjectHint
+    from worker.options import InvalidOptions, options_from_flags, parse_options
 
     try:
-        hint = None if subject is None else SubjectHint.parse(subject)
-    except ValueError as exc:
+        hint = parse_options(options_from_flags(subject=subject)).subject
+    except InvalidOptions as exc:
         raise click.BadParameter(str(exc), param_hint="--subject") from None
     out = out_dir if out_dir is not None else Path("out") / video.stem
     created = not out.exists()

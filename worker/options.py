@@ -58,6 +58,18 @@ class Subject:
             return (self.x, self.y)
         return (self.x + self.w / 2.0, self.y + self.h / 2.0)
 
+    @property
+    def corners(self) -> tuple[float, float, float, float] | None:
+        """The box as x0, y0, x1, y1; None for a point."""
+        if self.w is None or self.h is None:
+            return None
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+    def describe(self) -> str:
+        where = (f"box at ({self.x:g}, {self.y:g}) of size {self.w:g} x {self.h:g}" if self.is_box
+                 else f"point ({self.x:g}, {self.y:g})")
+        return where + ("" if self.t is None else f" at {self.t:g} s")
+
     def to_document(self) -> dict[str, float]:
         doc = {"x": self.x, "y": self.y}
         if self.w is not None and self.h is not None:

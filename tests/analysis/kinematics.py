@@ -36,14 +36,14 @@ from scipy.interpolate import PchipInterpolator
 
 from worker.analysis import geometry
 from worker.analysis.landmarks import COUNT, INDEX
-from worker.analysis.metrics import PoseSeries
+from worker.analysis.series import PoseSeries
 
 # Winter (2009), fractions of standing height
 THIGH, SHANK, TRUNK = 0.245, 0.246, 0.288
 UPPER_ARM, FOREARM = 0.186, 0.146
 ANKLE_HEIGHT, HEEL_BACK, TOE_FORWARD = 0.039, 0.04, 0.11
 NECK_UP, NOSE_FORWARD = 0.118, 0.035
-CHAIN = SHANK + THIGH + TRUNK + math.hypot(NECK_UP, NOSE_FORWARD)  # metrics.body_height / standing height
+CHAIN = SHANK + THIGH + TRUNK + math.hypot(NECK_UP, NOSE_FORWARD)  # series.body_height / standing height
 DENSE_HZ = 2000.0
 
 Array = np.ndarray

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from worker.analysis.landmarks import COUNT, INDEX
-from worker.analysis.metrics import PoseSeries
+from worker.analysis.series import PoseSeries
 
 TORSO = 100.0
 THIGH = 90.0
@@ -86,7 +86,7 @@ def pose(fig: Figure) -> np.ndarray:
 
 
 def body_height() -> float:
-    """What worker.analysis.metrics.body_height must find for any Figure."""
+    """What worker.analysis.series.body_height must find for any Figure."""
     return THIGH + SHIN + TORSO + math.hypot(NOSE_FORWARD, NOSE_UP)
 
 

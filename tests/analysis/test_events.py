@@ -15,7 +15,7 @@ from worker.analysis.cricket import analyse_cricket
 from worker.analysis.cutoff import cutoff_hz
 from worker.analysis.filters import lowpass
 from worker.analysis.landmarks import INDEX
-from worker.analysis.metrics import PoseSeries
+from worker.analysis.series import PoseSeries
 from worker.options import parse_options
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "worker" / "analysis" / "cricket.schema.json").read_text())

@@ -9,7 +9,8 @@ import pytest
 
 from tests.analysis import synthetic as syn
 from worker.analysis.landmarks import INDEX
-from worker.analysis.metrics import PoseSeries, body_height, compute_metrics, guess_handedness
+from worker.analysis.metrics import compute_metrics
+from worker.analysis.series import PoseSeries, body_height, guess_handedness
 
 
 def run(s: PoseSeries, handedness: str = "auto", frames_analyzed: int | None = None):

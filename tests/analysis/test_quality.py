@@ -7,7 +7,8 @@ import pytest
 from tests.analysis import synthetic as syn
 from worker.analysis import quality
 from worker.analysis.landmarks import INDEX
-from worker.analysis.metrics import PoseSeries, compute_metrics, sustained
+from worker.analysis.metrics import compute_metrics, sustained
+from worker.analysis.series import PoseSeries
 
 
 def noisy(s: PoseSeries, px: float, seed: int = 7) -> PoseSeries:

@@ -8,8 +8,9 @@ from tests.analysis import synthetic as syn
 from worker.analysis.acquire import Person, level_windows, merge
 from worker.analysis.landmarks import COUNT
 from worker.analysis.pose import PoseSample
-from worker.analysis.subject import SubjectHint, choose
-from worker.analysis.track import identity_gate, likeness
+from worker.analysis.subject import choose
+from worker.options import InvalidOptions, Subject, options_from_flags, parse_options
+from worker.analysis.identity import identity_gate, likeness
 from worker.analysis.window import Window, grid
 
 
@@ -21,28 +22,35 @@ def person(dx: float = 0.0, dy: float = 0.0, scale: float = 1.0) -> Person:
     return Person(xy, sample, Window(0, 0, 1280, 720, 1.0))
 
 
+def hint(text: str) -> Subject | None:
+    """The --subject flag as both `analyze` and `submit` read it."""
+    return parse_options(options_from_flags(subject=text)).subject
+
+
 def test_hints_parse_as_points_or_boxes_with_an_optional_time():
-    assert SubjectHint.parse("0.4,0.5") == SubjectHint(0.4, 0.5)
-    assert SubjectHint.parse("0.4,0.5,2.5") == SubjectHint(0.4, 0.5, t=2.5)
-    assert SubjectHint.parse("0.1,0.2,0.3,0.6").is_box
-    assert SubjectHint.parse("0.1,0.2,0.3,0.6,1").t == 1.0
-    for bad in ("0.5", "a,b", "1.5,0.2", "0.3,0.2,0.1,0.6", "0.1,0.2,0.3,0.4,0.5,0.6", "0.4,0.5,-1"):
-        with pytest.raises(ValueError):
-            SubjectHint.parse(bad)
+    assert hint("0.4,0.5") == Subject(0.4, 0.5)
+    assert hint("0.4,0.5,2.5") == Subject(0.4, 0.5, t=2.5)
+    box = hint("0.1,0.2,0.3,0.6")
+    assert box.is_box and box.corners == pytest.approx((0.1, 0.2, 0.4, 0.8))
+    assert hint("0.1,0.2,0.3,0.6,1").t == 1.0
+    for bad in ("0.5", "a,b", "1.5,0.2", "0.3,0.2,0.1,0.9", "0.1,0.2,0.3,0.4,0.5,0.6", "0.4,0.5,-1"):
+        with pytest.raises(InvalidOptions):
+            hint(bad)
 
 
 def test_the_hint_names_the_person_under_it_and_otherwise_the_largest_wins():
     near, far = person(0, 0), person(600, 0, scale=1.2)
     x0, y0, x1, y1 = near.box
-    on_near = SubjectHint(((x0 + x1) / 2) / 1280, ((y0 + y1) / 2) / 720)
+    on_near = Subject(((x0 + x1) / 2) / 1280, ((y0 + y1) / 2) / 720)
     chosen, reason = choose([far, near], on_near, 1280, 720)
     assert chosen is near and "given by the caller" in reason
     chosen, reason = choose([near, far], None, 1280, 720)
     assert chosen is far and "largest person of 2" in reason
-    nobody, reason = choose([near, far], SubjectHint(0.99, 0.01), 1280, 720)
+    nobody, reason = choose([near, far], Subject(0.99, 0.01), 1280, 720)
     assert nobody is None and "none of the 2 people" in reason
     fx0, fy0, fx1, fy1 = far.box
-    box = SubjectHint(fx0 / 1280, max(fy0, 0) / 720, min(fx1, 1279) / 1280, min(fy1, 719) / 720)
+    bx0, by0, bx1, by1 = fx0 / 1280, max(fy0, 0) / 720, min(fx1, 1279) / 1280, min(fy1, 719) / 720
+    box = Subject(bx0, by0, bx1 - bx0, by1 - by0)
     assert choose([near, far], box, 1280, 720)[0] is far
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.analysis.helpers import assert_valid_result
 from tests.support.media import Actor, Motion, Scene, actor_box
 from worker.analysis import AnalysisOptions, analyze
-from worker.analysis.subject import SubjectHint
+from worker.options import Subject
 
 SIZES = (0.10, 0.15, 0.20, 0.30, 0.45, 0.60)
 JOINTS = [f"{s}_{j}_angle" for s in ("left", "right") for j in ("elbow", "knee", "hip", "shoulder")]
@@ -91,7 +91,7 @@ def test_a_player_is_found_and_measured_at_any_size(run_scene, height):
 
 
 def test_the_hinted_player_is_followed_and_nobody_else_is_mixed_in(run_scene):
-    result, out = run_scene(CROSSING, subject=SubjectHint(0.45, 0.5, t=0.0))
+    result, out = run_scene(CROSSING, subject=Subject(0.45, 0.5, t=0.0))
     tracking = result["tracking"]
     assert tracking["subject"]["source"] == "hint" and "given by the caller" in tracking["subject"]["reason"]
     with np.load(out / "landmarks.npz") as data:
@@ -116,7 +116,7 @@ def test_without_a_hint_the_largest_person_is_chosen_and_the_reason_given(run_sc
     assert subject["source"] == "auto" and "largest person" in subject["reason"]
     x0, y0, x1, y1 = subject["box"]
     assert x0 > 0.5 and y1 - y0 > 0.3  # the large player on the right, not the small one on the left
-    hinted, _ = run_scene(TWO_SIZES, subject=SubjectHint(0.25, 0.5))
+    hinted, _ = run_scene(TWO_SIZES, subject=Subject(0.25, 0.5))
     x0, y0, x1, y1 = hinted["tracking"]["subject"]["box"]
     assert x1 < 0.5 and y1 - y0 < 0.3
 

@@ -21,10 +21,11 @@ import numpy as np
 
 from worker.analysis import geometry
 from worker.analysis.events import Event, EventsReport, Tracks, detect_events
-from worker.analysis.metrics import ELBOW_EXTENSION_NOTE, PoseSeries
+from worker.analysis.metrics import ELBOW_EXTENSION_NOTE
+from worker.analysis.series import PoseSeries
 from worker.options import JobOptions
 
-BODY_PER_STANDING = 0.9  # metrics.body_height (ankle to nose) / standing height, Winter's proportions
+BODY_PER_STANDING = 0.9  # series.body_height (ankle to nose) / standing height, Winter's proportions
 ELBOW_MIN_FPS = 50.0
 HEAD_OVER = 0.05  # body heights either side of the front foot that still count as "over" it
 STRIDE_STEP = 0.1  # body heights of front-foot travel below which the batter did not stride
