@@ -5,14 +5,15 @@ import numpy as np
 
 from worker.analysis.series import Handedness
 from worker.analysis.motion import (CONTACT_METHOD, FOOT, HAND, REST_METHOD, Event, Tracks, at_rest, contact_event,
-                                    crossing, extreme_row, last_plant_before, missing, plants, runs, speed_peak,
-                                    vertex)
+                                    crossing, extreme_row, last_plant_before, flat_vertex, missing, plants, runs,
+                                    speed_peak)
 
 V_STILL = 0.3  # body heights/s: hands and feet slower than this are still
 STILL_MIN_S = 0.1
 V_MOVE = 0.6  # body heights/s: the hands or a foot moving this fast have started the trigger
 V_SWING = 1.5  # body heights/s: slower hands at their peak did not play a shot
 MAX_LANDING_TO_IMPACT_S = 0.6
+TOP_FIT_S = 0.1  # the top of the backlift is placed by a parabola through the hands' height over +-0.1 s
 
 IMPACT_METHOD = ("peak speed of the hands (mean of the wrists) while they are below the shoulders, ahead of "
                  "the hip centre and moving towards the bowler")
@@ -20,7 +21,8 @@ SET_METHOD = (f"last frame of the last still spell (hands and feet slower than {
               f">= {STILL_MIN_S} s) before front-foot landing")
 TRIGGER_METHOD = f"first frame after the set position at which the hands or a foot move faster than {V_MOVE} " \
                  "body heights/s"
-TOP_METHOD = "highest point of the hands in the 0.6 s before impact"
+TOP_METHOD = ("highest point of the hands in the 0.6 s before impact (least-squares parabola through their "
+              f"height over +-{TOP_FIT_S} s)")
 
 
 def _impact(tracks: Tracks, hands: np.ndarray, speed: np.ndarray, shoulders: np.ndarray, hips: np.ndarray,
@@ -94,11 +96,11 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
         lo = max(0, impact_row - int(round(0.6 / tracks.step)))
         top_row, _ = extreme_row(hands[:, 1], lo, impact_row - 1, np.isfinite(hands[:, 1]))
     events["top_of_backlift"] = tracks.event(top_row, wrists, TOP_METHOD,
-                                             time_s=vertex(tracks, hands[:, 1], top_row)) \
+                                             time_s=flat_vertex(tracks, tracks.raw(wrists)[:, 1], top_row, TOP_FIT_S)) \
         if top_row is not None else \
         missing(TOP_METHOD, "impact was not found" if impact_row is None else "the hands' highest point "
                 "before impact was not seen")
-    events["impact"] = tracks.event(impact_row, wrists, IMPACT_METHOD, time_s=speed_peak(tracks, hands, impact_row)) \
+    events["impact"] = tracks.event(impact_row, wrists, IMPACT_METHOD, time_s=speed_peak(tracks, hands, impact_row, tracks.seen(wrists))) \
         if impact_row is not None else \
         missing(IMPACT_METHOD, why)
     events["end_of_follow_through"] = at_rest(tracks, wrists, impact_s, REST_METHOD) \

@@ -88,18 +88,35 @@ def choose_activity(tracks: Tracks, option: str = "auto") -> Activity:
     return Activity("bowling", "auto", f"weak evidence: {share} and {height}; chose bowling")
 
 
+def _sweep(tracks: Tracks, side: str) -> float:
+    """Degrees the upper arm (shoulder to elbow) turns through around its shoulder over the clip."""
+    arm = tracks.point(f"{side}_elbow") - tracks.point(f"{side}_shoulder")
+    seen = np.isfinite(arm).all(axis=1)
+    if seen.sum() < 2:
+        return -math.inf
+    turned = np.degrees(np.unwrap(np.arctan2(arm[seen, 1], arm[seen, 0])))
+    return float(turned.max() - turned.min())
+
+
 def bowling_arm(tracks: Tracks, option: str = "auto") -> Handedness:
-    """The bowling arm is the one whose wrist reaches highest above the nose."""
+    """The bowling arm is the one that circles: its upper arm sweeps furthest around the shoulder.
+
+    A bowling arm turns through 300-360 degrees from the delivery stride to the
+    follow-through; the front arm rises and falls through less than 200. Which
+    wrist is highest does not tell them apart: the front arm is also raised
+    straight up at back-foot contact, and a frame rate that misses the
+    bowling wrist's top can leave the front wrist higher.
+    """
     if option in ("left", "right"):
         return Handedness(option, "option", f"set to {option}-arm by the caller")
-    tops = {side: np.nanmax(r) if np.isfinite(r := _raised(tracks, side)).any() else -math.inf
-            for side in ("left", "right")}
-    side = max(tops, key=tops.get)
-    if not math.isfinite(tops[side]):
-        return Handedness("right", "default", "neither wrist was seen; assumed right-arm")
-    return Handedness(side, "auto", f"the {side} wrist reached highest ({tops[side]:.2f} body heights above "
-                                    "the nose), so it is the bowling arm")
-
+    sweeps = {side: _sweep(tracks, side) for side in ("left", "right")}
+    side = max(sweeps, key=sweeps.get)
+    if not math.isfinite(sweeps[side]):
+        return Handedness("right", "default", "neither arm was seen; assumed right-arm")
+    other = "left" if side == "right" else "right"
+    return Handedness(side, "auto", f"the {side} upper arm swept through {sweeps[side]:.0f} deg around the "
+                                    f"shoulder, the {other} through {max(sweeps[other], 0.0):.0f} deg: the {side} "
+                                    "arm circles, so it is the bowling arm")
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ V_LIFT = 0.5  # body heights/s: a planted foot has lifted again only once it mov
 V_DESCENT = 0.25  # body heights/s downwards: the foot was coming down before it planted
 DESCENT_WINDOW_S = 0.2
 MIN_PLANT_S = 0.05
-LANDING_SAMPLES = 4
-GROUND_BAND = 3.0  # x the foot's jitter: closer to the planted height than this counts as down
+DESCENT_FIT_S = 0.3  # the landing hinge is fitted to the foot's height from this long before it stopped
 V_REST = 0.8  # body heights/s: a wrist moving slower than this relative to the hips has finished its swing
 REST_HOLD_S = 0.1
 EVENT_WINDOW_S = 0.1  # around an event, for its confidence
@@ -180,32 +179,35 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
-def _landing_time(t: np.ndarray, y: np.ndarray, noise: float, onset: int, end: int, step: float) -> float:
+def _landing_time(t: np.ndarray, y: np.ndarray, onset: int, end: int, step: float) -> float:
     """When the descending foot reached its planted height, from the unsmoothed foot height.
 
-    The planted height is the median over the plant's first 0.2 s. The last
-    LANDING_SAMPLES frames clearly (3 x `noise`, the foot's jitter in px) above
-    it give the descent line; the landing is where that line meets the planted
-    height, kept between the last frame clearly in the air and the first frame
-    on the ground. Smoothing would blur the stop.
+    A hinge is fitted by least squares to every frame from DESCENT_FIT_S before
+    the smoothed foot stopped to 0.2 s after: a descent (a parabola, the foot
+    slowing or speeding as it comes down) meeting, without a jump, the planted
+    height (a constant). The landing is the hinge time that fits best,
+    searched from DESCENT_WINDOW_S before the smoothed stop to one frame
+    after it. All frames count, so a lost or noisy landing frame moves the
+    time by a fraction of a frame; smoothing would blur the stop.
     """
-    run = np.arange(onset, min(end, onset + int(round(0.2 / step))) + 1)
-    planted = y[run][np.isfinite(y[run])]
-    if planted.size < 2:
+    stop = t[min(end, onset + int(round(0.2 / step)))]
+    near = np.flatnonzero((t >= t[onset] - DESCENT_FIT_S) & (t <= stop) & np.isfinite(y))
+    if near.size < 6:
         return float(t[onset])
-    level = float(np.median(planted))
-    window = np.flatnonzero((t >= t[onset] - DESCENT_WINDOW_S) & (t <= t[onset]) & np.isfinite(y))
-    grounded = window[y[window] >= level - GROUND_BAND * noise]
-    if grounded.size == 0:
-        return float(t[onset])
-    above = window[window < grounded[0]]
-    above = above[-LANDING_SAMPLES:]
-    if above.size < 2:
-        return float(t[onset])
-    slope, intercept = np.polyfit(t[above], y[above], 1)
-    if slope <= 0:
-        return float(t[onset])
-    return float(np.clip((level - intercept) / slope, t[above[-1]], t[grounded[0]]))
+    tt, yy = t[near], y[near]
+    best, best_sse = float(t[onset]), math.inf
+    for hinge in np.arange(t[onset] - DESCENT_WINDOW_S, t[onset] + step, step / 25.0):
+        d = np.minimum(tt - hinge, 0.0)
+        if np.count_nonzero(d < 0) < 3 or np.count_nonzero(d == 0) < 2:
+            continue
+        design = np.stack([np.ones(d.size), d, d**2], axis=1)
+        coef, *_ = np.linalg.lstsq(design, yy, rcond=None)
+        if coef[1] <= 0:  # image y grows downwards: the foot must be coming down onto the level
+            continue
+        sse = float(np.sum((design @ coef - yy) ** 2))
+        if sse < best_sse:
+            best, best_sse = float(hinge), sse
+    return best
 
 
 def plants(tracks: Tracks, side: str) -> list[Plant]:
@@ -214,8 +216,6 @@ def plants(tracks: Tracks, side: str) -> list[Plant]:
     speed = tracks.speed(*names)
     down = tracks.velocity(*names)[:, 1]
     raw_y = tracks.raw(names)[:, 1]
-    jitter = np.abs(raw_y - tracks.point(*names)[:, 1])
-    noise = 1.4826 * float(np.nanmedian(jitter)) if np.isfinite(jitter).any() else 0.0
     found = []
     with np.errstate(invalid="ignore"):
         still = speed < V_PLANT
@@ -231,7 +231,7 @@ def plants(tracks: Tracks, side: str) -> list[Plant]:
         before = (tracks.t >= tracks.t[first] - DESCENT_WINDOW_S) & (tracks.t <= tracks.t[first])
         if not np.nanmax(np.where(before, down, -np.inf)) > V_DESCENT:
             continue
-        found.append(Plant(int(first), _landing_time(tracks.t, raw_y, noise, int(first), int(last), tracks.step),
+        found.append(Plant(int(first), _landing_time(tracks.t, raw_y, int(first), int(last), tracks.step),
                            int(last)))
     return found
 
@@ -265,6 +265,24 @@ def vertex(tracks: Tracks, values: np.ndarray, row: int) -> float:
     return float(tracks.t[row] + abs(shift) * (tracks.t[neighbour] - tracks.t[row]))
 
 
+def flat_vertex(tracks: Tracks, values: np.ndarray, row: int, half_window_s: float) -> float:
+    """Time of the extreme of a least-squares parabola through `values` within half_window_s of `row`.
+
+    For a broad, flat extreme (the hands at the top of the backlift hang there)
+    three frames cannot place it: noise moves the highest frame by one or two.
+    The window's frames together can, as long as the extreme is parabola-like
+    over it. Kept within the window; `row`'s own time when the fit has no extreme.
+    """
+    near = np.flatnonzero((np.abs(tracks.t - tracks.t[row]) <= half_window_s + 1e-9) & np.isfinite(values))
+    if near.size < 5:
+        return vertex(tracks, values, row)
+    dt = tracks.t[near] - tracks.t[row]
+    a, b, _ = np.polyfit(dt, values[near], 2)
+    if a == 0:
+        return float(tracks.t[row])
+    return float(tracks.t[row] + np.clip(-b / (2 * a), dt[0], dt[-1]))
+
+
 def crossing(tracks: Tracks, values: np.ndarray, row: int, level: float) -> float:
     """When `values` crossed `level` between `row` and the next row, by linear interpolation."""
     if row + 1 >= tracks.n or not np.isfinite(values[row:row + 2]).all() or values[row] == values[row + 1]:
@@ -273,18 +291,23 @@ def crossing(tracks: Tracks, values: np.ndarray, row: int, level: float) -> floa
     return float(tracks.t[row] + frac * (tracks.t[row + 1] - tracks.t[row]))
 
 
-def speed_peak(tracks: Tracks, points: np.ndarray, row: int) -> float:
+def speed_peak(tracks: Tracks, points: np.ndarray, row: int, seen: np.ndarray) -> float:
     """Time of the speed peak near `row`, from a cubic spline through the smoothed positions.
 
     Differencing neighbouring frames measures the chord, not the path: where the
     path curves more on one side of the peak, the peak shifts by up to a frame.
+    Only frames in which the points were `seen` carry the spline: a lost frame's
+    smoothed position is bridged along the chord, which would cut the curve.
+    The peak is searched a frame and a half either side of `row`.
     """
-    rows = np.arange(max(0, row - 3), min(tracks.n, row + 4))
-    rows = rows[np.isfinite(points[rows]).all(axis=1)]
-    if rows.size < 4 or row - 1 not in rows or row + 1 not in rows:
+    rows = np.arange(max(0, row - 4), min(tracks.n, row + 5))
+    rows = rows[np.isfinite(points[rows]).all(axis=1) & seen[rows]]
+    if rows.size < 5 or row - 1 < rows[0] or row + 1 > rows[-1]:
         return float(tracks.t[row])
     spline = CubicSpline(tracks.t[rows], points[rows])
-    grid = np.linspace(tracks.t[row - 1], tracks.t[row + 1], 101)
+    lo = max(tracks.t[rows[0]], tracks.t[row] - 1.5 * tracks.step)
+    hi = min(tracks.t[rows[-1]], tracks.t[row] + 1.5 * tracks.step)
+    grid = np.linspace(lo, hi, 151)
     return float(grid[int(np.argmax(np.linalg.norm(spline(grid, 1), axis=1)))])
 
 
