@@ -391,8 +391,3 @@ def sample(model: Model, fps: float, noise_px: float = 0.0, drop: float = 0.0, s
         xy[lost] = np.nan
         vis[lost] = 0.0
     return PoseSeries(t=t, xy=xy, visibility=vis), ~lost
-
-
-def decimate(series: PoseSeries, usable: np.ndarray, step: int) -> tuple[PoseSeries, np.ndarray]:
-    """Every `step`-th frame, as a frame-rate cap spreads them."""
-    return PoseSeries(series.t[::step], series.xy[::step], series.visibility[::step]), usable[::step]
