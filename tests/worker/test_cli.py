@@ -58,11 +58,11 @@ def test_submit_prints_only_the_job_id_and_queues_the_job(pg_stack: Stack, clip:
 
 
 def test_submit_stores_the_options_its_flags_give(pg_stack: Stack, clip: Path) -> None:
-    result = run_cli("submit", str(clip), "--activity", "batting", "--view", "side-on", "--subject", "0.1,0.2,0.3,0.4",
-                     "--max-fps", "50", env=pg_stack.env())
+    result = run_cli("submit", str(clip), "--activity", "batting", "--handedness", "left", "--view", "side-on",
+                     "--subject", "0.1,0.2,0.3,0.4", "--max-fps", "50", env=pg_stack.env())
     assert result.returncode == 0, result.stderr
     row = pg_stack.row(result.stdout.strip())
-    assert row["options"] == {"activity": "batting", "view": "side-on", "max_fps": 50.0,
+    assert row["options"] == {"activity": "batting", "handedness": "left", "view": "side-on", "max_fps": 50.0,
                               "subject": {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}}
 
 

@@ -139,13 +139,18 @@ def _empty_file(stack: Stack, clip: Path) -> uuid.UUID:
     return stack.submit(empty)
 
 
-def _options_no_worker_accepts(stack: Stack, clip: Path) -> uuid.UUID:
-    """A row another producer wrote, bypassing the submission API's check: a misspelt option."""
-    job_id = uuid.uuid4()
-    key = stack.services.store.upload_video(clip, job_id)
-    stack.jobs.create(job_id, stack.bucket, key, {"handednes": "left"})
-    stack.services.queue.send(job_id)
-    return job_id
+def _row_with_options(options: dict) -> Callable[[Stack, Path], uuid.UUID]:
+    """A row another producer wrote, bypassing the submission API's check."""
+    def make(stack: Stack, clip: Path) -> uuid.UUID:
+        job_id = uuid.uuid4()
+        key = stack.services.store.upload_video(clip, job_id)
+        stack.jobs.create(job_id, stack.bucket, key, options)
+        stack.services.queue.send(job_id)
+        return job_id
+    return make
+
+
+_options_no_worker_accepts = _row_with_options({"handednes": "left"})  # a misspelt option
 
 
 def test_the_jobs_options_reach_the_analyzer_as_applied(
@@ -157,6 +162,36 @@ def test_the_jobs_options_reach_the_analyzer_as_applied(
     assert row["options"] == {"activity": "bowling", "subject": {"x": 0.5, "y": 0.5}}
     assert row["results"]["options"] == {"activity": "bowling", "handedness": "auto", "view": "auto",
                                          "subject": {"x": 0.5, "y": 0.5}, "max_fps": 120.0}
+
+
+def test_every_option_reaches_the_analyzer(stack: Stack, clip: Path, make_worker: Callable[..., Worker]) -> None:
+    doc = {"activity": "batting", "handedness": "left", "view": "front-on",
+           "subject": {"x": 0.2, "y": 0.3, "w": 0.4, "h": 0.5, "t": 0.25}, "max_fps": 30}
+    job_id = stack.submit(clip, doc)
+    worker = make_worker(stack)
+    run_until(worker, lambda: stack.row(job_id)["status"] == "completed", "the job to complete")
+    assert stack.row(job_id)["results"]["options"] == {**doc, "max_fps": 30.0}
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"activity": "cycling"}, "invalid option 'activity' at $.activity"),
+    ({"handedness": "both"}, "invalid option 'handedness' at $.handedness"),
+    ({"view": "top-down"}, "invalid option 'view' at $.view"),
+    ({"subject": {"x": 1.5, "y": 0.5}}, "invalid option 'subject' at $.subject"),
+    ({"max_fps": 5}, "invalid option 'max_fps' at $.max_fps"),
+    (["bowling"], "the job's options cannot be used"),
+], ids=["activity", "handedness", "view", "subject", "max_fps", "not-an-object"])
+def test_each_invalid_option_in_a_row_fails_the_job_once_naming_it(
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker], options: Any, named: str,
+        events: Captured) -> None:
+    job_id = _row_with_options(options)(stack, clip)
+    worker = make_worker(stack)
+    run_until(worker, lambda: stack.row(job_id)["status"] == "failed", "the job to fail")
+    row = stack.row(job_id)
+    assert named in row["error"] and (row["attempts"], row["results"]) == (1, None)
+    (failed,) = events("job.failed")
+    assert failed["ErrorClass"] == "Permanent"
+    wait_until(lambda: queue_empty(stack), 10, "the message to be deleted")
 
 
 @pytest.mark.parametrize("make_job, env, error, error_class", [
