@@ -339,3 +339,24 @@ def test_without_noise_the_knee_angles_at_events_are_within_a_degree(kind: str, 
     out = analyse(m, 60, 0.0, drop=0.0, view="side-on")
     for metric, event in metrics.items():
         assert value(out, metric) == pytest.approx(knee(m, event), abs=1.0), metric
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize(("kind", "feet"), [("bowling", ("back_foot_contact", "front_foot_contact")),
+                                            ("batting", ("front_foot_landing",))])
+def test_a_lost_landing_frame_keeps_the_contact_within_a_frame(kind: str, feet: tuple[str, ...], seed: int) -> None:
+    """The frame on which the foot lands, and the one before, are lost: the hinge fit still places the landing."""
+    m = model(kind)
+    series, usable = kin.sample(m, 60, 2.0, 0.0, seed=seed)
+    lost = np.zeros(len(series.t), dtype=bool)
+    for name in feet:
+        row = int(np.argmin(np.abs(series.t - m.events[name])))
+        lost[row - 1:row + 1] = True
+    xy = series.xy.copy()
+    xy[lost] = np.nan
+    out = analyse_cricket(PoseSeries(series.t, xy, np.where(lost[:, None], 0.0, series.visibility)), ~lost,
+                          parse_options({"view": "side-on"}), 60)
+    for name in feet:
+        event = out["events"][name]
+        assert event["time_s"] is not None, f"{name}: {event['reason']}"
+        assert abs(event["time_s"] - m.events[name]) <= 1 / 60 + 1e-4, (name, event["time_s"], m.events[name])
