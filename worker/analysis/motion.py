@@ -150,12 +150,13 @@ class Tracks:
     def event(self, row: int, names: tuple[str, ...], method: str, time_s: float | None = None) -> Event:
         """The event at `row`, or at `time_s` (refined between frames) and the row nearest to it."""
         if time_s is not None:
+            time_s = round(float(time_s), 4)  # the reported time; its row is the one nearest to what is reported
             row = self.row_at(time_s)
         conf = self.confidence(row, names)
         if conf is None:
             return missing(method, f"{', '.join(n.replace('_', ' ') for n in names)} not seen near "
                                    f"{self.t[row]:.3f} s")
-        return Event(round(float(self.t[row] if time_s is None else time_s), 4), int(row), conf, method, None)
+        return Event(round(float(self.t[row]), 4) if time_s is None else time_s, int(row), conf, method, None)
 
     def row_at(self, time_s: float) -> int:
         return int(np.argmin(np.abs(self.t - time_s)))
@@ -187,7 +188,7 @@ def _landing_time(t: np.ndarray, y: np.ndarray, onset: int, end: int, step: floa
     slowing or speeding as it comes down) meeting, without a jump, the planted
     height (a constant). The landing is the hinge time that fits best,
     searched from DESCENT_WINDOW_S before the smoothed stop to one frame
-    after it. All frames count, so a lost or noisy landing frame moves the
+    after it (a fifth of a frame apart, then a fiftieth around the best). All frames count, so a lost or noisy landing frame moves the
     time by a fraction of a frame; smoothing would blur the stop.
     """
     stop = t[min(end, onset + int(round(0.2 / step)))]
@@ -195,19 +196,24 @@ def _landing_time(t: np.ndarray, y: np.ndarray, onset: int, end: int, step: floa
     if near.size < 6:
         return float(t[onset])
     tt, yy = t[near], y[near]
-    best, best_sse = float(t[onset]), math.inf
-    for hinge in np.arange(t[onset] - DESCENT_WINDOW_S, t[onset] + step, step / 25.0):
-        d = np.minimum(tt - hinge, 0.0)
-        if np.count_nonzero(d < 0) < 3 or np.count_nonzero(d == 0) < 2:
-            continue
-        design = np.stack([np.ones(d.size), d, d**2], axis=1)
-        coef, *_ = np.linalg.lstsq(design, yy, rcond=None)
-        if coef[1] <= 0:  # image y grows downwards: the foot must be coming down onto the level
-            continue
-        sse = float(np.sum((design @ coef - yy) ** 2))
-        if sse < best_sse:
-            best, best_sse = float(hinge), sse
-    return best
+    lo, hi = t[onset] - DESCENT_WINDOW_S, t[onset] + step
+    coarse = np.arange(lo, hi, step / 5.0)
+    best = min(coarse, key=lambda h: _hinge_misfit(tt, yy, h))
+    fine = np.arange(max(lo, best - step / 5.0), min(hi, best + step / 5.0), step / 50.0)
+    best = min(fine, key=lambda h: _hinge_misfit(tt, yy, h), default=best)
+    return float(best) if math.isfinite(_hinge_misfit(tt, yy, best)) else float(t[onset])
+
+
+def _hinge_misfit(t: np.ndarray, y: np.ndarray, hinge: float) -> float:
+    """Squared residuals of the best descent-then-level hinge at `hinge`; inf when it cannot be a landing."""
+    d = np.minimum(t - hinge, 0.0)
+    if np.count_nonzero(d < 0) < 3 or np.count_nonzero(d == 0) < 2:
+        return math.inf
+    design = np.stack([np.ones(d.size), d, d**2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    if coef[1] <= 0:  # image y grows downwards: the foot must be coming down onto the level
+        return math.inf
+    return float(np.sum((design @ coef - y) ** 2))
 
 
 def plants(tracks: Tracks, side: str) -> list[Plant]:
