@@ -95,12 +95,13 @@ def batting_events(tracks: Tracks, hand: Handedness, facing_sign: int) -> dict[s
     if impact_row is not None:
         lo = max(0, impact_row - int(round(0.6 / tracks.step)))
         top_row, _ = extreme_row(hands[:, 1], lo, impact_row - 1, np.isfinite(hands[:, 1]))
-    events["top_of_backlift"] = tracks.event(top_row, wrists, TOP_METHOD,
-                                             time_s=flat_vertex(tracks, tracks.raw(wrists)[:, 1], top_row, TOP_FIT_S)) \
+    events["top_of_backlift"] = tracks.event(
+        top_row, wrists, TOP_METHOD, time_s=flat_vertex(tracks, tracks.raw(wrists)[:, 1], top_row, TOP_FIT_S)) \
         if top_row is not None else \
         missing(TOP_METHOD, "impact was not found" if impact_row is None else "the hands' highest point "
                 "before impact was not seen")
-    events["impact"] = tracks.event(impact_row, wrists, IMPACT_METHOD, time_s=speed_peak(tracks, hands, impact_row, tracks.seen(wrists))) \
+    events["impact"] = tracks.event(impact_row, wrists, IMPACT_METHOD,
+                                    time_s=speed_peak(tracks, hands, impact_row, tracks.seen(wrists))) \
         if impact_row is not None else \
         missing(IMPACT_METHOD, why)
     events["end_of_follow_through"] = at_rest(tracks, wrists, impact_s, REST_METHOD) \

@@ -188,8 +188,9 @@ def _landing_time(t: np.ndarray, y: np.ndarray, onset: int, end: int, step: floa
     slowing or speeding as it comes down) meeting, without a jump, the planted
     height (a constant). The landing is the hinge time that fits best,
     searched from DESCENT_WINDOW_S before the smoothed stop to one frame
-    after it (a fifth of a frame apart, then a fiftieth around the best). All frames count, so a lost or noisy landing frame moves the
-    time by a fraction of a frame; smoothing would blur the stop.
+    after it (a fifth of a frame apart, then a fiftieth around the best). All
+    frames count, so a lost or noisy landing frame moves the time by a
+    fraction of a frame; smoothing would blur the stop.
     """
     stop = t[min(end, onset + int(round(0.2 / step)))]
     near = np.flatnonzero((t >= t[onset] - DESCENT_FIT_S) & (t <= stop) & np.isfinite(y))
@@ -277,15 +278,17 @@ def flat_vertex(tracks: Tracks, values: np.ndarray, row: int, half_window_s: flo
     For a broad, flat extreme (the hands at the top of the backlift hang there)
     three frames cannot place it: noise moves the highest frame by one or two.
     The window's frames together can, as long as the extreme is parabola-like
-    over it. Kept within the window; `row`'s own time when the fit has no extreme.
+    over it. Kept within the window; the three-frame vertex when the fitted
+    parabola does not turn the same way as the extreme at `row`.
     """
     near = np.flatnonzero((np.abs(tracks.t - tracks.t[row]) <= half_window_s + 1e-9) & np.isfinite(values))
     if near.size < 5:
         return vertex(tracks, values, row)
     dt = tracks.t[near] - tracks.t[row]
     a, b, _ = np.polyfit(dt, values[near], 2)
-    if a == 0:
-        return float(tracks.t[row])
+    is_minimum = values[row] <= np.mean(values[near])
+    if a == 0 or (a > 0) != is_minimum:
+        return vertex(tracks, values, row)
     return float(tracks.t[row] + np.clip(-b / (2 * a), dt[0], dt[-1]))
 
 
