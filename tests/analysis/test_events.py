@@ -171,23 +171,23 @@ def _errors(kind: str, metric: str, truth: float, fps: int = 60, seeds=SEEDS, **
     return np.array([value(analyse(m, fps, seed=seed, **options), metric) - truth for seed in seeds])
 
 
-@pytest.mark.parametrize(("kind", "metric", "event", "rms"), [
-    ("bowling", "front_knee_angle_at_front_foot_contact", "front_foot_contact", 3.0),
-    ("bowling", "front_knee_angle_at_release", "release", 3.0),
-    ("batting", "front_knee_angle_at_front_foot_landing", "front_foot_landing", 3.5),
-    ("batting", "front_knee_angle_at_impact", "impact", 3.0),
+@pytest.mark.parametrize(("kind", "metric", "event"), [
+    ("bowling", "front_knee_angle_at_front_foot_contact", "front_foot_contact"),
+    ("bowling", "front_knee_angle_at_release", "release"),
+    ("batting", "front_knee_angle_at_front_foot_landing", "front_foot_landing"),
+    ("batting", "front_knee_angle_at_impact", "impact"),
 ])
-def test_knee_angles_at_events_are_within_3_degrees_at_2_px_noise(kind: str, metric: str, event: str,
-                                                                   rms: float) -> None:
+def test_knee_angles_at_events_are_within_3_degrees_at_2_px_noise(kind: str, metric: str, event: str) -> None:
     """Over 20 noisy clips with 5 % of frames lost: little bias, root-mean-square error within 3 degrees.
 
-    The batter's knee straightens at ~3.5 degrees a frame (60 fps) just before the front foot lands and bends
-    after it, so the landing's own timing error (up to a frame) reads up to ~4.5 degrees off there.
+    Not every clip is within 3 degrees: 2 px on hip, knee and ankle moves one frame's knee angle by ~2.9
+    degrees, the event filter keeps ~40 % of that variance, so a clip reads with a spread of ~1.7 degrees and
+    the worst of 20 lies 2-2.5 spreads out (docs/metrics.md, "Accuracy on synthetic players, and limits").
     """
     errors = _errors(kind, metric, knee(model(kind), event), view="side-on")
-    assert abs(errors.mean()) <= 2.5
-    assert np.sqrt(np.mean(errors**2)) <= rms
-    assert np.abs(errors).max() <= 6.0
+    assert abs(errors.mean()) <= 1.5
+    assert np.sqrt(np.mean(errors**2)) <= 2.5
+    assert np.abs(errors).max() <= 5.5
 
 
 def test_the_elbow_indicator_measures_the_extension_in_the_picture() -> None:
