@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from worker.config import pose_model_path
+from worker.cpus import analysis_processes
 from worker.errors import InvalidVideoError
 from worker.options import ACTIVITIES, VIEWS, JobOptions, Subject, parse_options
 from worker.analysis import quality
@@ -28,13 +29,13 @@ from worker.analysis.cricket import analyse_cricket, analysed_fps
 from worker.analysis.filters import CUTOFF_HZ
 from worker.analysis.metrics import compute_metrics
 from worker.analysis.pictures import angle_chart, contact_sheet
-from worker.analysis.pose import PoseFinder, PoseOptions, PoseTracker
+from worker.analysis.model import load_verified_model
+from worker.analysis.parallel import collect
+from worker.analysis.pose import PoseOptions
 from worker.analysis.result import document, validate_result
 from worker.analysis.series import PoseSeries
-from worker.analysis.stream import Progress, stream
+from worker.analysis.stream import Progress
 from worker.analysis.strip import event_cells, event_strip
-from worker.analysis.track import SubjectTracker
-from worker.analysis.video import VideoLimits, VideoReader
 
 __all__ = ["AnalysisOptions", "analyze", "validate_result"]
 
@@ -54,6 +55,7 @@ class AnalysisOptions:
     subject: Subject | None = None  # who to analyse; None: the automatic rule (worker/analysis/subject.py)
     activity: str = "auto"  # "auto" | "batting" | "bowling" (worker/options.py)
     view: str = "auto"  # "auto" | "side-on" | "front-on" | "behind"
+    processes: int | None = None  # analysis processes; None: WORKER_ANALYSIS_PROCESSES, else the task's CPUs
 
     @classmethod
     def from_job(cls, job: JobOptions, **rest: Any) -> AnalysisOptions:
@@ -81,6 +83,8 @@ class AnalysisOptions:
             raise ValueError(f"handedness must be one of {', '.join(HANDEDNESS_CHOICES)}, not {self.handedness!r}")
         if self.max_fps is not None and self.max_fps <= 0:
             raise ValueError(f"max_fps must be positive, not {self.max_fps}")
+        if self.processes is not None and self.processes < 1:
+            raise ValueError(f"processes must be at least 1, not {self.processes}")
         if self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, not {self.max_seconds}")
 
@@ -116,20 +120,18 @@ def analyze(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
-        tick = time.perf_counter()
-        with PoseTracker(opts.model_path, opts.pose) as tracker, \
-                PoseFinder(options=opts.pose, model=tracker.model) as finder:
-            timings["model_load_s"] = time.perf_counter() - tick
-            follow = SubjectTracker(tracker, finder, opts.subject)
-            collected = stream(reader, follow, opts.max_fps, progress, timings)
-    info, stats = reader.info, reader.stats
+    processes = opts.processes if opts.processes is not None else analysis_processes()
+    tick = time.perf_counter()
+    model = load_verified_model(opts.model_path)  # read and checked once, handed to every process
+    read_s = time.perf_counter() - tick
+    info, collected, stats, track = collect(video_path, opts, model, processes, progress, timings)
+    timings["model_load_s"] += read_s
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
         if opts.subject is not None:
             raise InvalidVideoError(
                 f"nobody was found at the subject {opts.subject.describe()} in video {info.path.name} "
-                f"({stats.frames_analyzed} frames analysed; {follow.stats.subject_reason})")
+                f"({stats.frames_analyzed} frames analysed; {track.subject_reason})")
         raise InvalidVideoError(
             f"no person was detected in video {info.path.name} ({stats.frames_analyzed} frames analysed); "
             "film the player side-on, whole body in view, at least a tenth of the frame height"
@@ -169,7 +171,7 @@ def analyze(
             report.handedness.front, p))
         timings["pictures_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
-        result = document(info, stats, collected, opts, report, arrays, timings, follow.stats)
+        result = document(info, stats, collected, opts, report, arrays, timings, track)
         result["cricket"] = cricket
         result["options"] = opts.document()
         validate_result(result)  # inside: a document that breaks its schema leaves no artifacts either
