@@ -4,7 +4,7 @@ One PoseLandmarker keeps one core busy and no more (the Tasks API exposes no
 thread count), so a task with two vCPUs analyses two segments at once. The
 first segment runs in this process; each other one in a child started
 through worker.supervisor (spawned, killed when this process ends or fails,
-its crash reported as AnalysisCrashed), fed the model bytes read here once.
+its crash reported as AnalysisCrashed).
 Children decode from the start and skip to their warm-up (exact frame
 selection, see VideoReader.frames). After the join, every seam is checked
 (segments.seam_problem); where the later segment may have followed someone
@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from worker.analysis.model import load_verified_model
 from worker.analysis.pose import PoseFinder, PoseTracker
 from worker.analysis.segments import Part, Segment, join, merge_stats, plan, seam_problem, stats_delta
 from worker.analysis.stream import Collected, Progress, stream
@@ -39,9 +40,15 @@ class _Cancelled(Exception):
 
 def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
                     progress: Progress | None, segment: Segment, options: AnalysisOptions,
-                    model: bytes) -> Part:
-    """One segment's pass (the whole clip for Segment(0, 0, 0, None)); a child's entry point too."""
+                    model: bytes | None = None) -> Part:
+    """One segment's pass (the whole clip for Segment(0, 0, 0, None)); a child's entry point too.
+
+    A child reads the model itself (`model` None, 30 ms): the bytes in its start-up
+    arguments would be written into a pipe that blocks for good when the child
+    dies before reading them (CPython's spawn keeps the pipe's read end open).
+    """
     init_opencv()
+    model = model if model is not None else load_verified_model(options.model_path)
     timings: dict[str, float] = {}
     opts = options
     with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
@@ -127,7 +134,7 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
         try:
             part = supervised(video_path, Path(os.devnull), progress=_deferred(combined.segment(segment.index),
                                                                                lock), watch=watch,
-                              segment=segment, options=opts, model=model)
+                              segment=segment, options=opts)
             results[segment.index] = part
         except _Cancelled:
             pass
