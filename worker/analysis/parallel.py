@@ -29,7 +29,7 @@ from worker.analysis.track import SubjectTracker
 from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader, init_opencv
 
 if TYPE_CHECKING:
-    from worker.analysis.pipeline import AnalysisOptions
+    from worker.analysis.knobs import AnalysisOptions
 
 _SEGMENT_SPEC = "worker.analysis.parallel:analyse_segment"
 
