@@ -64,11 +64,17 @@ def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | 
         return Part(segment, collected, reader.stats, kept, timings)
 
 
-def collect(video_path: str | os.PathLike, opts: AnalysisOptions, model: bytes, processes: int,
-            progress: Progress | None, timings: dict[str, float]) -> tuple[VideoInfo, Collected, DecodeStats, Any]:
-    """The joined pass: (video header, collected rows, decode counts, tracking stats). Adds to `timings`."""
+def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int, progress: Progress | None,
+            timings: dict[str, float]) -> tuple[VideoInfo, Collected, DecodeStats, Any]:
+    """The joined pass: (video header, collected rows, decode counts, tracking stats). Adds to `timings`.
+
+    The header's limits are checked before the model is read: a video that can never be analysed
+    is refused without it."""
     with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
         info = reader.info
+    tick = time.perf_counter()
+    model = load_verified_model(opts.model_path)  # read and checked once here; a child reads its own
+    read_s = time.perf_counter() - tick
     duration = info.frames_announced / info.fps if info.frames_announced and info.fps else None
     segments = plan(duration, processes)
     timings["processes"] = float(len(segments))
@@ -88,7 +94,7 @@ def collect(video_path: str | os.PathLike, opts: AnalysisOptions, model: bytes, 
             break
     timings["seam_reruns"] = float(reruns)
     collected, decode = join(parts)
-    timings["model_load_s"] = max(p.timings["model_load_s"] for p in parts)
+    timings["model_load_s"] = read_s + max(p.timings["model_load_s"] for p in parts)
     for name in ("decode_s", "inference_s"):
         timings[name] = sum(p.timings[name] for p in parts)
     return info, collected, decode, merge_stats([p.track for p in parts])

@@ -27,7 +27,6 @@ from worker.analysis.cricket import analyse_cricket, analysed_fps
 from worker.analysis.filters import CUTOFF_HZ
 from worker.analysis.metrics import compute_metrics
 from worker.analysis.pictures import angle_chart, contact_sheet
-from worker.analysis.model import load_verified_model
 from worker.analysis.parallel import collect
 from worker.analysis.knobs import DEFAULT_MAX_FPS, AnalysisOptions
 from worker.analysis.result import document, validate_result
@@ -69,11 +68,7 @@ def analyze(
     timings: dict[str, float] = {}
 
     processes = opts.processes if opts.processes is not None else analysis_processes()
-    tick = time.perf_counter()
-    model = load_verified_model(opts.model_path)  # read and checked once, handed to every process
-    read_s = time.perf_counter() - tick
-    info, collected, stats, track = collect(video_path, opts, model, processes, progress, timings)
-    timings["model_load_s"] += read_s
+    info, collected, stats, track = collect(video_path, opts, processes, progress, timings)
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
         if opts.subject is not None:
