@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def measured_speed(bench: dict, clip: str, vcpu: float) -> tuple[float, float] |
     runs = bench["runs"].get(clip, {}).get(mode)
     if not runs:
         return None
-    wall = sorted(r["wall_s"] for r in runs)[len(runs) // 2]
+    wall = statistics.median(r["wall_s"] for r in runs)
     share = min(1.0, vcpu / processes)  # half a vCPU: the one process gets half the time
     return runs[0]["frames"] / wall * share, runs[0]["duration_s"] / wall * share
 
