@@ -102,7 +102,10 @@ def test_a_segment_that_follows_someone_else_is_analysed_again_in_order(make_sce
                   size=(640, 360), seconds=8.0)
     video = make_scene_video(scene)
     one, arrays_one, _ = run(video, 1)
-    two, arrays_two, _ = run(video, 2)
+    two, arrays_two, calls = run(video, 2)
     assert two["timings"]["seam_reruns"] == 1 and two["timings"]["rerun_s"] > 0
+    done = [d for d, _ in calls]
+    assert done == sorted(done), "progress went back for the re-run"
+    assert calls[-1][1] > one["video"]["frames_total"] and done[-1] == calls[-1][1]  # the re-run is more work
     assert_same_analysis(one, two, arrays_one, arrays_two)
     assert not arrays_two["detected"][arrays_two["timestamp_ms"] > 4000].any(), "the umpire was joined in"

@@ -88,8 +88,8 @@ def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int
         if seam_problem(parts[k - 1], parts[k]) is not None:
             tick = time.perf_counter()
             redo = replace(parts[k - 1].segment, until_ms=None)
-            parts = parts[:k - 1] + [analyse_segment(video_path, progress=None, segment=redo, options=opts,
-                                                     model=model)]
+            parts = parts[:k - 1] + [analyse_segment(video_path, progress=_again(progress, info, redo),
+                                                     segment=redo, options=opts, model=model)]
             reruns, timings["rerun_s"] = 1, time.perf_counter() - tick
             break
     timings["seam_reruns"] = float(reruns)
@@ -98,6 +98,17 @@ def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int
     for name in ("decode_s", "inference_s"):
         timings[name] = sum(p.timings[name] for p in parts)
     return info, collected, decode, merge_stats([p.track for p in parts])
+
+
+def _again(progress: Progress | None, info: VideoInfo, redo: Segment) -> Progress | None:
+    """Progress of a re-run as more work on top of the pass already reported: the total grows by the
+    re-run's frames, so the count never goes back and the worker's liveness and stop-window projection
+    keep working."""
+    if progress is None or not info.frames_announced:
+        return progress
+    total = info.frames_announced
+    first = int(redo.warm_from_ms * (info.fps or 25.0) / 1000.0)
+    return lambda decoded, _: progress(total + max(0, min(decoded, total) - first), 2 * total - first)
 
 
 class _Combined:

@@ -68,7 +68,13 @@ def analyze(
     timings: dict[str, float] = {}
 
     processes = opts.processes if opts.processes is not None else analysis_processes()
-    info, collected, stats, track = collect(video_path, opts, processes, progress, timings)
+    last: list[tuple[int, int | None]] = []  # what progress said last: repeated while the files are written
+
+    def report(done: int, total: int | None) -> None:
+        last[:] = [(done, total)]
+        progress(done, total)
+
+    info, collected, stats, track = collect(video_path, opts, processes, progress and report, timings)
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
         if opts.subject is not None:
@@ -97,7 +103,7 @@ def analyze(
 
     def still_wanted() -> None:
         if progress is not None:
-            progress(stats.frames_decoded, info.frames_announced)
+            progress(*(last[0] if last else (stats.frames_decoded, info.frames_announced)))
 
     tick = time.perf_counter()
     with artifacts_or_nothing(out, still_wanted) as write:
