@@ -276,8 +276,11 @@ class _TerminalProgress:
 @click.option("--subject", metavar="X,Y[,W,H][,T]", default=None,
               help="Who to analyse: a point X,Y or a box X,Y,W,H (top-left corner and size) as shares of the "
                    "frame, optionally at T seconds, as for `submit`.  [default: the largest person]")
+@click.option("--processes", type=click.IntRange(min=1, max=64), default=None,
+              help="Analysis processes, each on its own segment of the clip.  [default: $WORKER_ANALYSIS_PROCESSES "
+                   "or the CPUs this machine lets the command use]")
 def analyze_command(video, out_dir, max_fps: float, activity: str, view: str, max_seconds: float, handedness: str,
-                    model_path, subject: str | None) -> None:
+                    model_path, subject: str | None, processes: int | None) -> None:
     """Analyse VIDEO on this machine: write result.json and pictures to DIR, print a summary.
 
     Exits 2 when the video cannot be analysed (the message says why) and 1 when
@@ -297,11 +300,21 @@ def analyze_command(video, out_dir, max_fps: float, activity: str, view: str, ma
         hint = parse_options(options_from_flags(subject=subject)).subject
     except InvalidOptions as exc:
         raise click.BadParameter(str(exc), param_hint="--subject") from None
+    if processes is None:
+        from worker.config import ConfigError
+        from worker.cpus import analysis_processes
+
+        try:
+            processes = analysis_processes()
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(2) from None
     out = out_dir if out_dir is not None else Path("out") / video.stem
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     options = AnalysisOptions(max_fps=max_fps or None, max_seconds=max_seconds, handedness=handedness,
-                              model_path=model_path, subject=hint, activity=activity, view=view)
+                              model_path=model_path, subject=hint, activity=activity, view=view,
+                              processes=processes)
     progress = _TerminalProgress(f"analysing {video.name}")
     try:
         result = analyze(video, out, progress=progress, options=options)

@@ -49,6 +49,7 @@ class Settings:
     metrics_service: str = "cricksy-worker"
     unknown_job_grace_seconds: float = 300.0
     analysis_timeout_seconds: float = 1800.0
+    analysis_processes: int | None = None  # None: worker.cpus.task_cpus()
     max_analysis_fps: float = 60.0  # the ceiling of a job's max_fps option (worker/options.py)
     pose_model_path: str | None = None  # load_settings fills it: POSE_MODEL_PATH, else the per-user cache
 
@@ -241,6 +242,9 @@ _VARIABLES = (
          "queue (default 300)"),
     _Var("WORKER_ANALYSIS_TIMEOUT_SECONDS", "analysis_timeout_seconds", _number(0, inclusive=False),
          "seconds one analysis may run before its process is killed and the job retried (default 1800)"),
+    _Var("WORKER_ANALYSIS_PROCESSES", "analysis_processes", _integer(1, 64),
+         "whole processes per analysis from 1 to 64 (default: the CPUs the task may use, from its cgroup "
+         "CPU quota and affinity)"),
     _Var("WORKER_MAX_ANALYSIS_FPS", "max_analysis_fps", _fps_ceiling,
          "the most frames per second a job may ask to analyse, from 10 to 240 (default 60)"),
     _Var("ECS_AGENT_URI", "ecs_agent_uri", _agent_uri, "the URI ECS sets for the task's container agent"),

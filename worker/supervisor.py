@@ -9,8 +9,9 @@ reported as AnalysisCrashed, so the parent records the crash itself. The
 child dies with its parent (a lifeline pipe), and ignores SIGTERM/SIGINT,
 which are the parent's to act on.
 
-Kept small and free of the service's imports on purpose: it is what a later
-version fans out to several analysis processes per job.
+Kept small and free of the service's imports on purpose: the analysis itself
+runs its segment processes through it (worker/analysis/parallel.py), so
+those die with the analysis process too.
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ class Supervised:
 
     supervised = True
 
-    def __init__(self, spec: str, start_method: str = "spawn"):
-        self.spec = spec
+    def __init__(self, spec: str, start_method: str = "spawn", name: str = "cricksy-analysis"):
+        self.spec, self.name = spec, name
         self.context = multiprocessing.get_context(start_method)
         self.check = getattr(load_analyzer(spec), "check", None)  # a bad spec fails at start-up, here
 
@@ -49,7 +50,9 @@ class Supervised:
         """Run the analysis; `watch` is called between messages and may raise to end it (the child is killed)."""
         answers, answer_end = self.context.Pipe(duplex=False)
         lifeline, lifeline_end = self.context.Pipe(duplex=False)
-        child = self.context.Process(target=_child, name="cricksy-analysis", daemon=True,
+        # Not a daemon: the analysis may start its own processes (worker/analysis/parallel.py), which a
+        # daemon may not; the lifeline and the `finally` below end it with its parent all the same.
+        child = self.context.Process(target=_child, name=self.name, daemon=False,
                                      args=(self.spec, os.fspath(video_path), os.fspath(out_dir), options, answer_end,
                                            lifeline))
         child.start()

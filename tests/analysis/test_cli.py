@@ -117,3 +117,15 @@ def test_a_subject_where_nobody_stands_exits_2_and_says_so(make_person_video, tm
     done = analyze_cli(str(make_person_video("messi", CLIP)), "--out", str(tmp_path / "r"), "--subject", "0.02,0.02")
     assert done.returncode == 2
     assert "nobody was found at the subject point (0.02, 0.02)" in done.stderr
+
+
+@pytest.mark.parametrize("flag, env, message", [
+    (("--processes", "0"), {}, "Invalid value for '--processes'"),
+    ((), {"WORKER_ANALYSIS_PROCESSES": "two"},
+     "WORKER_ANALYSIS_PROCESSES: 'two' is not a whole number; expected whole processes per analysis"),
+])
+def test_a_bad_process_count_is_refused_before_any_work(make_person_video, tmp_path, flag, env, message):
+    out = tmp_path / "report"
+    done = analyze_cli(str(make_person_video("messi", CLIP)), "--out", str(out), *flag, env=clean_env(**env))
+    assert done.returncode == 2 and message in done.stderr
+    assert not out.exists()

@@ -9,18 +9,17 @@ series stays in the artifact, never in the document.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from worker.config import pose_model_path
+from worker.cpus import analysis_processes
 from worker.errors import InvalidVideoError
-from worker.options import ACTIVITIES, VIEWS, JobOptions, Subject, parse_options
+from worker.options import parse_options
 from worker.analysis import quality
 from worker.analysis.artifacts import (artifacts_or_nothing, event_times, moment_times, sheet_cells,
                                        write_angles_csv, write_landmarks)
@@ -28,62 +27,14 @@ from worker.analysis.cricket import analyse_cricket, analysed_fps
 from worker.analysis.filters import CUTOFF_HZ
 from worker.analysis.metrics import compute_metrics
 from worker.analysis.pictures import angle_chart, contact_sheet
-from worker.analysis.pose import PoseFinder, PoseOptions, PoseTracker
+from worker.analysis.parallel import collect
+from worker.analysis.knobs import DEFAULT_MAX_FPS, AnalysisOptions
 from worker.analysis.result import document, validate_result
 from worker.analysis.series import PoseSeries
-from worker.analysis.stream import Progress, stream
+from worker.analysis.stream import Progress
 from worker.analysis.strip import event_cells, event_strip
-from worker.analysis.track import SubjectTracker
-from worker.analysis.video import VideoLimits, VideoReader
 
 __all__ = ["AnalysisOptions", "analyze", "validate_result"]
-
-HANDEDNESS_CHOICES = ("auto", "left", "right")
-DEFAULT_MAX_FPS = 60.0  # worker.options.DEFAULT_MAX_FPS_CEILING: events need 50 fps and more (docs/metrics.md)
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """Knobs of one analysis; the defaults are what the service runs with."""
-
-    max_fps: float | None = DEFAULT_MAX_FPS  # analyse at most this many frames per second; None: every frame
-    max_seconds: float = 300.0  # longer videos are refused before decoding (WORKER_MAX_VIDEO_SECONDS)
-    handedness: str = "auto"  # "auto" | "left" | "right"
-    model_path: str | os.PathLike | None = None  # default: worker.config.pose_model_path()
-    pose: PoseOptions = field(default_factory=PoseOptions)
-    subject: Subject | None = None  # who to analyse; None: the automatic rule (worker/analysis/subject.py)
-    activity: str = "auto"  # "auto" | "batting" | "bowling" (worker/options.py)
-    view: str = "auto"  # "auto" | "side-on" | "front-on" | "behind"
-
-    @classmethod
-    def from_job(cls, job: JobOptions, **rest: Any) -> AnalysisOptions:
-        """The analysis knobs for a job's validated options (`rest`: max_seconds, model_path, pose)."""
-        return cls(max_fps=job.max_fps, handedness=job.handedness, subject=job.subject, activity=job.activity,
-                   view=job.view, **rest)
-
-    def job_options(self) -> JobOptions:
-        """These knobs as job options, for the cricket analysis; every-frame reads as the schema's top rate."""
-        return JobOptions(activity=self.activity, handedness=self.handedness, view=self.view, subject=self.subject,
-                          max_fps=self.max_fps if self.max_fps is not None else math.inf)
-
-    def document(self) -> dict[str, Any]:
-        """The options as applied, echoed in the result (options.schema.json; max_fps null: every frame)."""
-        doc = self.job_options().to_document()
-        doc["max_fps"] = self.max_fps
-        return doc
-
-    def __post_init__(self) -> None:
-        if self.activity not in ACTIVITIES:
-            raise ValueError(f"activity must be one of {', '.join(ACTIVITIES)}, not {self.activity!r}")
-        if self.view not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
-        if self.handedness not in HANDEDNESS_CHOICES:
-            raise ValueError(f"handedness must be one of {', '.join(HANDEDNESS_CHOICES)}, not {self.handedness!r}")
-        if self.max_fps is not None and self.max_fps <= 0:
-            raise ValueError(f"max_fps must be positive, not {self.max_fps}")
-        if self.max_seconds <= 0:
-            raise ValueError(f"max_seconds must be positive, not {self.max_seconds}")
-
 
 def analyze(
     video_path: str | os.PathLike,
@@ -116,20 +67,20 @@ def analyze(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
-        tick = time.perf_counter()
-        with PoseTracker(opts.model_path, opts.pose) as tracker, \
-                PoseFinder(options=opts.pose, model=tracker.model) as finder:
-            timings["model_load_s"] = time.perf_counter() - tick
-            follow = SubjectTracker(tracker, finder, opts.subject)
-            collected = stream(reader, follow, opts.max_fps, progress, timings)
-    info, stats = reader.info, reader.stats
+    processes = opts.processes if opts.processes is not None else analysis_processes()
+    last: list[tuple[int, int | None]] = []  # what progress said last: repeated while the files are written
+
+    def report(done: int, total: int | None) -> None:
+        last[:] = [(done, total)]
+        progress(done, total)
+
+    info, collected, stats, track = collect(video_path, opts, processes, progress and report, timings)
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
         if opts.subject is not None:
             raise InvalidVideoError(
                 f"nobody was found at the subject {opts.subject.describe()} in video {info.path.name} "
-                f"({stats.frames_analyzed} frames analysed; {follow.stats.subject_reason})")
+                f"({stats.frames_analyzed} frames analysed; {track.subject_reason})")
         raise InvalidVideoError(
             f"no person was detected in video {info.path.name} ({stats.frames_analyzed} frames analysed); "
             "film the player side-on, whole body in view, at least a tenth of the frame height"
@@ -152,7 +103,7 @@ def analyze(
 
     def still_wanted() -> None:
         if progress is not None:
-            progress(stats.frames_decoded, info.frames_announced)
+            progress(*(last[0] if last else (stats.frames_decoded, info.frames_announced)))
 
     tick = time.perf_counter()
     with artifacts_or_nothing(out, still_wanted) as write:
@@ -169,7 +120,7 @@ def analyze(
             report.handedness.front, p))
         timings["pictures_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
-        result = document(info, stats, collected, opts, report, arrays, timings, follow.stats)
+        result = document(info, stats, collected, opts, report, arrays, timings, track)
         result["cricket"] = cricket
         result["options"] = opts.document()
         validate_result(result)  # inside: a document that breaks its schema leaves no artifacts either

@@ -17,7 +17,7 @@ from worker.analysis.track import TrackStats
 from worker.analysis.video import DecodeStats, VideoInfo
 
 if TYPE_CHECKING:
-    from worker.analysis.pipeline import AnalysisOptions
+    from worker.analysis.knobs import AnalysisOptions
 
 SCHEMA_VERSION = "1.3"
 

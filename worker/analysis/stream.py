@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from worker.analysis.pictures import CropReservoir
 from worker.analysis.pose import PoseSample
 from worker.analysis.track import Observation, SubjectTracker
 from worker.analysis.video import VideoReader
+
+if TYPE_CHECKING:
+    from worker.analysis.segments import Segment
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -82,22 +86,29 @@ class Collected:
 
 def stream(
     reader: VideoReader, follow: SubjectTracker, max_fps: float | None, progress: Progress | None,
-    timings: dict[str, float],
+    timings: dict[str, float], segment: Segment | None = None, at_keep: Callable[[], None] | None = None,
 ) -> Collected:
+    """The pass over the whole clip, or over one segment of it (its warm-up included); `at_keep` is called
+    once, before the segment's first kept frame."""
     collected = Collected()
     total = reader.info.frames_announced
     decode_s = inference_s = 0.0
     if progress is not None:
         progress(0, total)
     last_report = time.perf_counter()
-    frames = reader.frames(max_fps)
+    frames = reader.frames(max_fps, skip_before_ms=segment.warm_from_ms if segment else None)
+    until_ms = segment.until_ms if segment else None
+    keep_from_ms = segment.keep_from_ms if segment else 0.0
     while True:
         tick = time.perf_counter()
         frame = next(frames, None)
         tock = time.perf_counter()
         decode_s += tock - tick
-        if frame is None:
+        if frame is None or (until_ms is not None and frame.timestamp_ms >= until_ms):
             break
+        if at_keep is not None and frame.timestamp_ms >= keep_from_ms:
+            at_keep()
+            at_keep = None
         if not collected.samples:
             collected.height, collected.width = frame.image.shape[:2]
         seen = follow.step(frame.image, frame.timestamp_ms)
@@ -112,8 +123,7 @@ def stream(
         if progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
             progress(reader.stats.frames_decoded, total)
             last_report = now
-    last = follow.finish()
-    if last is not None:
+    if until_ms is None and follow.finish() is not None:  # a segment that ends before the clip goes on
         collected.withdraw()
     if progress is not None:
         progress(reader.stats.frames_decoded, total)

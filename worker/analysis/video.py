@@ -193,12 +193,16 @@ class VideoReader:
             width, height = height, width
         return VideoInfo(self.path, width, height, fps, frames, rotation)
 
-    def frames(self, max_fps: float | None = None) -> Iterator[Frame]:
+    def frames(self, max_fps: float | None = None, skip_before_ms: float | None = None) -> Iterator[Frame]:
         """Yield the frames to analyse, upright, in order; the rest are decoded and dropped.
 
         A frame is kept when it falls into a new slot of length 1/max_fps on the
         container's time line, so a 30 fps video capped at 25 fps keeps 25
-        frames a second, evenly spread.
+        frames a second, evenly spread. Frames before `skip_before_ms` are
+        decoded but neither converted nor yielded (a later segment of a parallel
+        analysis): the slots still advance over them, so the frames kept after
+        it are exactly those a pass from the start keeps. Decoding is exact where
+        seeking (CAP_PROP_POS_FRAMES) is not, and costs a tenth of the pose model.
         """
         if self._cap is None:
             raise RuntimeError("VideoReader is closed")
@@ -225,6 +229,8 @@ class VideoReader:
                 if slot <= last_slot:
                     continue
                 last_slot = slot
+            if skip_before_ms is not None and ts < skip_before_ms:
+                continue
             ok, image = cap.retrieve()
             if not ok or image is None:
                 continue

@@ -1,0 +1,195 @@
+"""The streaming pass over one clip, on one process or split into segments across several.
+
+One PoseLandmarker keeps one core busy and no more (the Tasks API exposes no
+thread count), so a task with two vCPUs analyses two segments at once. The
+first segment runs in this process; each other one in a child started
+through worker.supervisor (spawned, killed when this process ends or fails,
+its crash reported as AnalysisCrashed).
+Children decode from the start and skip to their warm-up (exact frame
+selection, see VideoReader.frames). After the join, every seam is checked
+(segments.seam_problem); where the later segment may have followed someone
+else, everything from the earlier segment on is analysed again in this
+process, and the result's timings say so (`seam_reruns`).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from worker.analysis.model import load_verified_model
+from worker.analysis.pose import PoseFinder, PoseTracker
+from worker.analysis.segments import Part, Segment, join, merge_stats, plan, seam_problem, stats_delta
+from worker.analysis.stream import Collected, Progress, stream
+from worker.analysis.track import SubjectTracker
+from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader, init_opencv
+
+if TYPE_CHECKING:
+    from worker.analysis.knobs import AnalysisOptions
+
+_SEGMENT_SPEC = "worker.analysis.parallel:analyse_segment"
+
+
+class _Cancelled(Exception):
+    """This process stopped: the segment children are to be killed."""
+
+
+def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+                    progress: Progress | None, segment: Segment, options: AnalysisOptions,
+                    model: bytes | None = None) -> Part:
+    """One segment's pass (the whole clip for Segment(0, 0, 0, None)); a child's entry point too.
+
+    A child reads the model itself (`model` None, 30 ms): the bytes in its start-up
+    arguments would be written into a pipe that blocks for good when the child
+    dies before reading them (CPython's spawn keeps the pipe's read end open).
+    """
+    init_opencv()
+    model = model if model is not None else load_verified_model(options.model_path)
+    timings: dict[str, float] = {}
+    opts = options
+    with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
+        tick = time.perf_counter()
+        with PoseTracker(options=opts.pose, model=model) as tracker, \
+                PoseFinder(options=opts.pose, model=model) as finder:
+            timings["model_load_s"] = time.perf_counter() - tick
+            follow = SubjectTracker(tracker, finder, opts.subject)
+            at_keep: list[Any] = []
+            collected = stream(reader, follow, opts.max_fps, progress, timings, segment,
+                               lambda: at_keep.append(copy.deepcopy(follow.stats)))
+        kept = stats_delta(follow.stats, at_keep[0] if at_keep else follow.stats)
+        return Part(segment, collected, reader.stats, kept, timings)
+
+
+def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int, progress: Progress | None,
+            timings: dict[str, float]) -> tuple[VideoInfo, Collected, DecodeStats, Any]:
+    """The joined pass: (video header, collected rows, decode counts, tracking stats). Adds to `timings`.
+
+    The header's limits are checked before the model is read: a video that can never be analysed
+    is refused without it."""
+    with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
+        info = reader.info
+    tick = time.perf_counter()
+    model = load_verified_model(opts.model_path)  # read and checked once here; a child reads its own
+    read_s = time.perf_counter() - tick
+    duration = info.frames_announced / info.fps if info.frames_announced and info.fps else None
+    segments = plan(duration, processes)
+    timings["processes"] = float(len(segments))
+    if len(segments) == 1:
+        part = analyse_segment(video_path, progress=progress, segment=segments[0], options=opts, model=model)
+        parts = [part]
+    else:
+        parts = _in_parallel(video_path, opts, model, segments, _Combined(progress, info, segments))
+    reruns = 0
+    for k in range(1, len(parts)):
+        if seam_problem(parts[k - 1], parts[k]) is not None:
+            tick = time.perf_counter()
+            redo = replace(parts[k - 1].segment, until_ms=None)
+            parts = parts[:k - 1] + [analyse_segment(video_path, progress=_again(progress, info, redo),
+                                                     segment=redo, options=opts, model=model)]
+            reruns, timings["rerun_s"] = 1, time.perf_counter() - tick
+            break
+    timings["seam_reruns"] = float(reruns)
+    collected, decode = join(parts)
+    timings["model_load_s"] = read_s + max(p.timings["model_load_s"] for p in parts)
+    for name in ("decode_s", "inference_s"):
+        timings[name] = sum(p.timings[name] for p in parts)
+    return info, collected, decode, merge_stats([p.track for p in parts])
+
+
+def _again(progress: Progress | None, info: VideoInfo, redo: Segment) -> Progress | None:
+    """Progress of a re-run as more work on top of the pass already reported: the total grows by the
+    re-run's frames, so the count never goes back and the worker's liveness and stop-window projection
+    keep working."""
+    if progress is None or not info.frames_announced:
+        return progress
+    total = info.frames_announced
+    first = int(redo.warm_from_ms * (info.fps or 25.0) / 1000.0)
+    return lambda decoded, _: progress(total + max(0, min(decoded, total) - first), 2 * total - first)
+
+
+class _Combined:
+    """Progress of all segments as one count of the clip's frames (warm-ups included in the total)."""
+
+    def __init__(self, progress: Progress | None, info: VideoInfo, segments: list[Segment]) -> None:
+        self.progress, self.total = progress, info.frames_announced or 0
+        fps = info.fps or 25.0
+        self.first = [int(s.warm_from_ms * fps / 1000.0) for s in segments]
+        self.last = [int(s.until_ms * fps / 1000.0) if s.until_ms is not None else self.total for s in segments]
+        self.done = [0] * len(segments)
+        self.lock = threading.Lock()
+
+    def segment(self, k: int) -> Progress:
+        def report(decoded: int, total: int | None) -> None:
+            with self.lock:
+                self.done[k] = max(0, min(decoded, self.last[k]) - self.first[k])
+                work = sum(b - a for a, b in zip(self.first, self.last)) or 1
+                done = round(self.total * sum(self.done) / work)
+            if self.progress is not None:
+                self.progress(min(done, self.total), self.total or None)
+        return report
+
+
+def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: bytes, segments: list[Segment],
+                 combined: _Combined) -> list[Part]:
+    from worker.supervisor import Supervised
+
+    supervised = Supervised(_SEGMENT_SPEC, name="cricksy-segment")
+    stop = threading.Event()
+    results: dict[int, Part] = {}
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def watch() -> None:
+        if stop.is_set():
+            raise _Cancelled()
+
+    def child(segment: Segment) -> None:
+        try:
+            part = supervised(video_path, Path(os.devnull), progress=_deferred(combined.segment(segment.index),
+                                                                               lock), watch=watch,
+                              segment=segment, options=opts)
+            results[segment.index] = part
+        except _Cancelled:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            failures.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=child, args=(s,), name=f"segment-{s.index}", daemon=True)
+               for s in segments[1:]]
+    for thread in threads:
+        thread.start()
+    own = combined.segment(0)
+
+    def here(decoded: int, total: int | None) -> None:
+        if failures:
+            raise failures[0]
+        with lock:
+            own(decoded, total)
+
+    try:
+        results[0] = analyse_segment(video_path, progress=here, segment=segments[0], options=opts, model=model)
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(0.1)
+            if failures:
+                raise failures[0]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    return [results[s.index] for s in segments]
+
+
+def _deferred(report: Progress, lock: threading.Lock) -> Progress:
+    """A child's progress, reported from its supervising thread under the lock the main thread reports under."""
+    def call(decoded: int, total: int | None) -> None:
+        with lock:
+            report(decoded, total)
+    return call

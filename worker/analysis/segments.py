@@ -1,0 +1,181 @@
+"""One clip as contiguous time segments, one per analysis process, and their series joined back into one.
+
+Each segment after the first starts WARM_UP_S early: the tracker finds the
+player and settles on him there, and those rows are only used to check the
+seam, then dropped. A later segment does not know whom the earlier one
+followed, so the join is only trusted where both followed the same person
+through the end of the overlap (`seam_problem`); anywhere else the caller
+re-runs sequentially. A wrong join is worse than a slower job.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from worker.analysis.pictures import CropReservoir
+from worker.analysis.stream import Collected
+from worker.analysis.video import DecodeStats
+
+WARM_UP_S = 1.0  # analysed before a segment's first kept frame: acquisition, CONFIRM frames and settling
+MIN_SEGMENT_S = 3.0  # a shorter share of the clip is not worth a process (spawn, imports, model load: ~1 s)
+CHECK_SHARE = 0.5  # the seam is checked on the last half of the overlap: the later segment has settled there
+CHECK_MIN_ROWS = 5
+SAME_PERSON = 0.2  # median landmark distance, in body heights, under which two tracks are the same person
+_TORSO = (11, 12, 23, 24)  # shoulders and hips: always among the visible landmarks of a tracked player
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames with timestamp in [keep_from_ms, until_ms) are kept; analysis starts at warm_from_ms."""
+
+    index: int
+    warm_from_ms: float
+    keep_from_ms: float
+    until_ms: float | None  # None: to the end of the video
+
+
+def plan(duration_s: float | None, processes: int, warm_up_s: float = WARM_UP_S,
+         min_segment_s: float = MIN_SEGMENT_S) -> list[Segment]:
+    """Split a clip into at most `processes` segments of equal work (the warm-ups included).
+
+    Work is the frames analysed: the first segment has no warm-up, so it keeps
+    `warm_up_s` more of the clip than the others. Fewer segments when a share
+    would be under `min_segment_s`; one when the length is unknown.
+    """
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, not {processes}")
+    whole = [Segment(0, 0.0, 0.0, None)]
+    if duration_s is None or not np.isfinite(duration_s) or duration_s <= 0:
+        return whole
+    count = min(processes, int((duration_s - warm_up_s) // min_segment_s))
+    if count <= 1:
+        return whole
+    share = (duration_s + (count - 1) * warm_up_s) / count
+    bounds = [0.0, share] + [share + k * (share - warm_up_s) for k in range(1, count - 1)]
+    ms = [1000.0 * b for b in bounds]
+    return [Segment(k, max(0.0, ms[k] - 1000.0 * warm_up_s) if k else 0.0, ms[k],
+                    ms[k + 1] if k + 1 < count else None) for k in range(count)]
+
+
+@dataclass
+class Part:
+    """What one segment's process hands back: its rows (warm-up included) and its counters."""
+
+    segment: Segment
+    collected: Collected
+    decode: DecodeStats
+    track: Any  # track.TrackStats of the kept rows only (`stats_delta`)
+    timings: dict[str, float]
+
+    def first_kept(self) -> int:
+        stamps = self.collected.timestamps_ms
+        return next((row for row, ms in enumerate(stamps) if ms >= self.segment.keep_from_ms), len(stamps))
+
+
+def stats_delta(end: Any, start: Any) -> Any:
+    """The counters of a dataclass (TrackStats) accrued between two snapshots; other fields as at the end."""
+    changes = {}
+    for f in dataclasses.fields(end):
+        now, then = getattr(end, f.name), getattr(start, f.name)
+        if isinstance(now, int) and not isinstance(now, bool) and f.name != "people_seen":
+            changes[f.name] = now - then
+        elif isinstance(now, dict):
+            changes[f.name] = {k: v - then.get(k, 0) for k, v in now.items() if v - then.get(k, 0)}
+    return dataclasses.replace(end, **changes)
+
+
+def merge_stats(parts: list[Any]) -> Any:
+    """Kept-row counters summed, people_seen the largest, anything else from the first segment that set it."""
+    first = parts[0]
+    fresh = type(first)()
+    changes = {}
+    for f in dataclasses.fields(first):
+        values = [getattr(p, f.name) for p in parts]
+        if f.name == "people_seen":
+            changes[f.name] = max(values)
+        elif isinstance(values[0], int) and not isinstance(values[0], bool):
+            changes[f.name] = sum(values)
+        elif isinstance(values[0], dict):
+            merged: dict = {}
+            for value in values:
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v
+            changes[f.name] = merged
+        else:
+            changes[f.name] = next((v for v in values if v != getattr(fresh, f.name)), values[0])
+    return dataclasses.replace(first, **changes)
+
+
+def seam_problem(earlier: Part, later: Part) -> str | None:
+    """Why the later segment may not follow the earlier one at their seam (None: same person, joinable).
+
+    Joinable when, on the last CHECK_SHARE of the overlap, both tracked a
+    pose on every frame and the poses are the same person (landmarks within
+    SAME_PERSON body heights), or when nobody was ever followed in the earlier
+    segment and the later one has nobody there either (both are still
+    searching the same way). Anything else (a loss, a re-acquisition, a young
+    track at the seam) depends on state the later segment cannot have.
+    """
+    keep = later.segment.keep_from_ms
+    mine = {idx: row for row, (idx, ms) in enumerate(zip(earlier.collected.frame_index,
+                                                         earlier.collected.timestamps_ms)) if ms < keep}
+    shared = [(mine[idx], row) for row, idx in enumerate(later.collected.frame_index[:later.first_kept()])
+              if idx in mine]
+    if not shared:
+        return "the segments do not overlap"
+    for a, b in shared:
+        if earlier.collected.timestamps_ms[a] != later.collected.timestamps_ms[b]:
+            raise RuntimeError(f"frame {earlier.collected.frame_index[a]} has two timestamps in two decoders")
+    window = shared[-max(CHECK_MIN_ROWS, int(len(shared) * CHECK_SHARE)):]
+    e, l = earlier.collected, later.collected
+    if not any(s is not None for s in e.samples) and all(l.samples[b] is None for _, b in window):
+        return None
+    for a, b in window:
+        if e.events[a] != "tracked" or l.events[b] != "tracked":
+            return (f"at {e.timestamps_ms[a] / 1000:.3f} s the earlier segment's track is {e.events[a]!r} and "
+                    f"the later one's {l.events[b]!r}")
+    size = np.array([e.width, e.height], dtype=np.float64)
+    gaps = []
+    for a, b in window:
+        xy_a, xy_b = e.samples[a].image[:, :2] * size, l.samples[b].image[:, :2] * size
+        height = float(np.ptp(xy_a[:, 1])) or 1.0
+        gaps.append(float(np.median(np.linalg.norm(xy_a - xy_b, axis=1))) / height)
+    if float(np.median(gaps)) > SAME_PERSON:
+        return (f"the segments follow different people at the seam ({np.median(gaps):.2f} body heights apart, "
+                f"more than {SAME_PERSON})")
+    return None
+
+
+def join(parts: list[Part]) -> tuple[Collected, DecodeStats]:
+    """One Collected and DecodeStats as a single pass would have them: each part's kept rows, in order."""
+    joined = Collected(width=parts[0].collected.width, height=parts[0].collected.height)
+    crops = []
+    for part in parts:
+        c, start = part.collected, part.first_kept()
+        offset = len(joined.samples) - start
+        if joined.frame_index and c.frame_index[start:] and c.frame_index[start] <= joined.frame_index[-1]:
+            raise RuntimeError(f"segment {part.segment.index} starts at frame {c.frame_index[start]}, not after "
+                               f"frame {joined.frame_index[-1]}")
+        joined.timestamps_ms += c.timestamps_ms[start:]
+        joined.frame_index += c.frame_index[start:]
+        joined.samples += c.samples[start:]
+        joined.events += c.events[start:]
+        crops += [dataclasses.replace(crop, row=crop.row + offset) for crop in c.crops.items if crop.row >= start]
+    joined.crops = _thinned(crops, parts[0].collected.crops.capacity)
+    decode = DecodeStats(frames_decoded=max(p.decode.frames_decoded for p in parts),
+                         frames_analyzed=len(joined.samples),
+                         last_timestamp_ms=max(p.decode.last_timestamp_ms for p in parts))
+    return joined, decode
+
+
+def _thinned(crops: list, capacity: int) -> CropReservoir:
+    """At most `capacity` pictures, evenly spread over the clip like one reservoir's."""
+    reservoir = CropReservoir(capacity)
+    if len(crops) > capacity:
+        keep = sorted(set(np.linspace(0, len(crops) - 1, capacity).round().astype(int).tolist()))
+        crops = [crops[k] for k in keep]
+    reservoir.items = crops
+    return reservoir
