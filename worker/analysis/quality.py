@@ -22,10 +22,12 @@ from worker.analysis.metrics import moving_median
 
 OK, NO_POSE, SETTLING, SEGMENTS, EDGE = 0, 1, 2, 3, 4
 CODES = ("ok", "no_pose", "settling", "segment_lengths", "frame_edge")
+EDGE_MARGIN = 0.1  # a body this share of its size from the side of the picture may be cut off there
 EDGE_SETTLE = 5  # poses after the body is whole in the picture again that are still settling (measured: 4-5)
 _SIDEWAYS = [INDEX[n] for n in ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
                                 "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
                                 "left_ankle", "right_ankle", "left_foot_index", "right_foot_index")]
+RESTARTS = ("acquired", "reacquired", "reframed")  # tracker events after which the landmarker starts afresh
 SETTLE_FRAMES = 3  # the (re)acquisition frame and the next two
 VISIBLE = 0.5
 MAX_STRETCH = 1.4  # a segment longer than this times its clip length (at the frame's scale) is wrong
@@ -43,12 +45,13 @@ def settling(events: list[str], detected: np.ndarray, frames: int = SETTLE_FRAME
 
     Forward, that is the acquisition frame and the poses after it; poses
     tracked backwards from an acquisition ("backfilled") settle too, so the
-    ones just before it are dropped as well.
+    ones just before it are dropped as well. A fresh start of the landmarker on
+    a player whose size changed ("reframed", track.py) counts as an acquisition.
     """
     out = np.zeros(len(events), dtype=bool)
     left = 0
     for row, event in enumerate(events):
-        if event in ("acquired", "reacquired"):
+        if event in RESTARTS:
             left = frames
             back = row - 1
             while back >= 0 and events[back] == "backfilled" and row - back < frames:
@@ -89,6 +92,18 @@ def bad_segments(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, usable: 
     return usable & np.isfinite(scale) & (jump | stretched)
 
 
+def cut_by_side(xy: np.ndarray, width: float, margin: float = EDGE_MARGIN) -> np.ndarray:
+    """Whether each body (N, 33, 2 pixels) comes within `margin` of its size of the picture's left or right
+    edge. The model squeezes the landmarks of a half body inside the picture (measured: a player 10-40 %
+    out of the frame had none of them outside it), so touching the edge is what tells a cut body."""
+    points = xy[:, _SIDEWAYS]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without a pose
+        low, high = np.nanmin(points, axis=1), np.nanmax(points, axis=1)
+        pad = margin * np.max(high - low, axis=1)
+        return (low[:, 0] - pad < 0) | (high[:, 0] + pad >= width)
+
+
 def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int = EDGE_SETTLE) -> np.ndarray:
     """Poses of a body cut by the left or right edge of the picture (walking in or out), and the next
     `settle` poses after it is whole again.
@@ -98,9 +113,7 @@ def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int =
     degrees for 5 frames, against 167 once settled). A body cut at the bottom
     (feet out of shot) is not counted: that is a framing, not a passage.
     """
-    x = xy[:, _SIDEWAYS, 0]
-    with np.errstate(invalid="ignore"):
-        cut = detected & ((x < 0).any(axis=1) | (x >= width).any(axis=1))
+    cut = detected & cut_by_side(xy, width)
     out = cut.copy()
     left = 0
     for row in range(len(cut)):
