@@ -18,7 +18,7 @@ from tests.support.media import Actor, Motion, Scene, actor_box
 from worker.analysis import AnalysisOptions, analyze
 from worker.options import Subject
 
-SIZES = (0.10, 0.15, 0.20, 0.30, 0.45, 0.60)
+SIZES = (0.08, 0.10, 0.15, 0.20, 0.30, 0.45, 0.60)
 JOINTS = [f"{s}_{j}_angle" for s in ("left", "right") for j in ("elbow", "knee", "hip", "shoulder")]
 
 
