@@ -20,14 +20,15 @@ import numpy as np
 from worker.analysis.landmarks import INDEX
 from worker.analysis.metrics import moving_median
 
-OK, NO_POSE, SETTLING, SEGMENTS, EDGE = 0, 1, 2, 3, 4
-CODES = ("ok", "no_pose", "settling", "segment_lengths", "frame_edge")
+OK, NO_POSE, SETTLING, SEGMENTS, EDGE, IDENTITY = 0, 1, 2, 3, 4, 5
+CODES = ("ok", "no_pose", "settling", "segment_lengths", "frame_edge", "identity")
+UNCERTAIN = "reacquired_uncertain"  # the tracker's event for a re-find that someone else could have been
 EDGE_MARGIN = 0.1  # a body this share of its size from the side of the picture may be cut off there
 EDGE_SETTLE = 5  # poses after the body is whole in the picture again that are still settling (measured: 4-5)
 _SIDEWAYS = [INDEX[n] for n in ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
                                 "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
                                 "left_ankle", "right_ankle", "left_foot_index", "right_foot_index")]
-RESTARTS = ("acquired", "reacquired", "reframed")  # tracker events after which the landmarker starts afresh
+RESTARTS = ("acquired", "reacquired", UNCERTAIN, "reframed")  # tracker events after which the landmarker starts afresh
 SETTLE_FRAMES = 3  # the (re)acquisition frame and the next two
 VISIBLE = 0.5
 MAX_STRETCH = 1.4  # a segment longer than this times its clip length (at the frame's scale) is wrong
@@ -125,6 +126,15 @@ def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int =
     return out
 
 
+def unproven(events: list[str], detected: np.ndarray) -> np.ndarray:
+    """Poses from the first uncertain re-acquisition on: someone else of the subject's size was where he
+    could have come back, so these may be another person, and so may every later find."""
+    first = next((row for row, event in enumerate(events) if event == UNCERTAIN), len(events))
+    out = np.zeros(len(events), dtype=bool)
+    out[first:] = detected[first:]
+    return out
+
+
 def frame_quality(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, detected: np.ndarray,
                   events: list[str], width: int | None = None) -> np.ndarray:
     """One code per frame (CODES): OK, or the first gate that removed it."""
@@ -133,6 +143,7 @@ def frame_quality(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, detecte
     code[settle] = SETTLING
     if width is not None:
         code[at_side_edge(xy, detected, width) & (code == OK)] = EDGE
+    code[unproven(events, detected)] = IDENTITY
     code[bad_segments(t, xy, visibility, code == OK)] = SEGMENTS
     return code
 

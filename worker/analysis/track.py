@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from worker.analysis import acquire, quality
 from worker.analysis.acquire import Person
-from worker.analysis.identity import SIZE_RATIO, Verdict, identity_gate, torso_colours
+from worker.analysis.identity import SIZE_RATIO, alike, identity_gate, torso_colours
 from worker.analysis.pose import PoseFinder, PoseTracker
 from worker.analysis.subject import choose
+from worker.analysis.track_report import Observation, TrackStats
 from worker.options import Subject
 from worker.analysis.window import Window
 
@@ -45,41 +45,6 @@ WARM_UP_STEP_MS = 33.0
 CONFIRM = 3  # a new track must be followed this many frames (the acquisition included) to count
 BACKFILL_S = 2.0  # frames kept while searching, to track a newly found subject backwards
 GONE_S = 3.0  # lost this long, the subject has left: nobody found later can be proven to be him
-
-
-@dataclass
-class TrackStats:
-    """What the result reports about the tracking."""
-
-    people_seen: int = 0
-    subject_reason: str = "nobody was found"
-    subject_time_s: float | None = None
-    subject_box: tuple[float, float, float, float] | None = None  # normalised
-    acquisitions: int = 0
-    reacquisitions: int = 0
-    frames_searching: int = 0  # frames in which a search (not one crop) ran
-    search_calls: int = 0  # model calls spent searching
-    rejected: int = 0  # poses the identity gate turned away
-    rejected_reasons: dict[str, int] = field(default_factory=dict)
-    false_starts: int = 0  # tracks lost again within CONFIRM frames: withdrawn
-    gone_at_s: float | None = None  # lost for GONE_S from then on: the search stopped
-
-    def reject(self, verdict: Verdict) -> None:
-        self.rejected += 1
-        kind = verdict.reason.split(" ")[0] if verdict.reason.startswith(("size", "torso")) else "position"
-        kind = {"torso": "colours"}.get(kind, kind)
-        self.rejected_reasons[kind] = self.rejected_reasons.get(kind, 0) + 1
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One frame's outcome. `earlier`: poses for frames before this one, newest first (tracked backwards
-    once a new track is confirmed); `withdrawn`: the current track's poses are taken back (a false start)."""
-
-    person: Person | None
-    event: str  # "tracked" | "acquired" | "reacquired" | "reframed" | "lost" | "waiting" | "gone"
-    earlier: tuple[tuple[int, Person], ...] = ()  # (frames before this one, pose)
-    withdrawn: bool = False
 
 
 class SubjectTracker:
@@ -114,6 +79,8 @@ class SubjectTracker:
         self._steady_height = 0.0
         self._steady_size = 0.0  # his size when last whole in the picture: what a lost player is sought as
         self._fresh_size = 1.0  # the player's size when the landmarker last started afresh on him: the crop's scale
+        self._lookalikes = 0  # others seen whose torso colours pass the identity gate's colour test
+        self._rivals = 0  # others who passed the identity gate's position and size tests in the last search
         self._confirmed = False  # followed CONFIRM frames since acquired: a person, not a false start
 
     @property
@@ -330,6 +297,9 @@ class SubjectTracker:
             if result.people:
                 self.stats.subject_reason = reason
             return Observation(None, "lost")
+        chosen = torso_colours(bgr, person)
+        self._lookalikes = sum(alike(torso_colours(bgr, other), chosen) for other in result.people
+                               if other is not person and not acquire.same_person(other, person))
         person = self._refined(bgr, timestamp_ms, person)
         self.stats.subject_reason = reason
         self.stats.subject_time_s = round(timestamp_ms / 1000.0, 3)
@@ -362,6 +332,7 @@ class SubjectTracker:
             self._searched(len(windows), count_frame=False)
         if person is None:
             return Observation(None, "lost")
+        rivals = self._rivals
         person = self._refined(bgr, timestamp_ms, person)
         self.stats.reacquisitions += 1
         self._lost_since_ms = None
@@ -371,17 +342,31 @@ class SubjectTracker:
         self._size = 0.0  # his size is what he is now, as after the first find
         self._update(person, torso_colours(bgr, person), continuous=False)
         self._steady(person)
+        if rivals or self._lookalikes:
+            # someone else of his size stood where he could have come back (only the shirt colours chose),
+            # or someone dressed like him has been seen (the colours cannot choose): a 64-bin histogram
+            # does not tell two people in dark clothes apart. Who this is cannot be proven, nor anyone after.
+            self.stats.uncertain += 1
+            if self.stats.uncertain_at_s is None:
+                self.stats.uncertain_at_s = round(timestamp_ms / 1000.0, 3)
+            return Observation(person, "reacquired_uncertain")
         return Observation(person, "reacquired")
 
     def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray) -> Person | None:
-        passed = []
+        """The nearest candidate that passes the identity gate; `_rivals` counts the others who could have
+        been him by where they are and their size, so that only their shirts told them apart."""
+        passed, placed = [], 0
         for person in candidates:
             colours = torso_colours(bgr, person)
             verdict = identity_gate(person, colours, predicted, self._size, self._reference, self._lost)
+            placed += identity_gate(person, None, predicted, self._size, None, self._lost).ok
             if verdict.ok:
                 passed.append((float(np.linalg.norm(person.centre - predicted)), person))
             else:
                 self.stats.reject(verdict)
+                if verdict.test == "position" and alike(colours, self._reference):
+                    self._lookalikes += 1  # dressed like him, elsewhere
+        self._rivals = placed - 1 if passed else placed
         return min(passed, key=lambda pair: pair[0])[1] if passed else None
 
     def _scan_due(self, timestamp_ms: float) -> bool:
