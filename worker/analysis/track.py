@@ -33,7 +33,7 @@ from worker.analysis.window import Window
 
 CROP = 2.2  # crop side, in body sizes
 ALPHA, BETA = 0.2, 0.02  # alpha-beta filter of the crop's centre and side
-RESIZED = 0.2  # a size change since the landmarker's last fresh start that calls for another (and a new crop)
+RESIZED = 0.2  # a player this much larger or smaller than the crop is made for is re-read on a new crop
 RECENTRE = 0.15  # a prediction this share of the crop side off the filter's guess restarts the filter
 CROP_FIRST = 2.5  # the crop that re-reads a find from a search: it may be only part of the body
 CROP_SIDE = 384  # px the crop is scaled to
@@ -78,7 +78,6 @@ class SubjectTracker:
         self._started_at = 0
         self._steady_height = 0.0
         self._steady_size = 0.0  # his size when last whole in the picture: what a lost player is sought as
-        self._fresh_size = 1.0  # the player's size when the landmarker last started afresh on him: the crop's scale
         self._lookalikes = 0  # others seen whose torso colours pass the identity gate's colour test
         self._rivals = 0  # others who passed the identity gate's position and size tests in the last search
         self._confirmed = False  # followed CONFIRM frames since acquired: a person, not a false start
@@ -148,7 +147,7 @@ class SubjectTracker:
         box noise is damped to a fraction of a pixel. Its side stays what the
         landmarker's last fresh start was given (see `_steadied`).
         """
-        side = max(CROP * self._fresh_size, MIN_SIZE_PX)
+        side = max(CROP * self._size, MIN_SIZE_PX)
         if self._window is None or self._crop_state is None:
             self._crop_state = np.array([*predicted, side]), np.zeros(3)
         else:
@@ -187,9 +186,11 @@ class SubjectTracker:
         """The find again, from the VIDEO landmarker on a crop around it, and the landmarker settled there.
 
         A search window or tile may show the player small, and its pose can be
-        crumpled: a first crop (CROP_FIRST sizes) shows him large. The crop he is
-        then tracked in (CROP sizes around that re-read) is passed WARM_UP more
-        times, so that the landmarker's tracking, which smooths in the crop's
+        crumpled: a first crop (CROP_FIRST sizes) shows him large. A second, of
+        CROP sizes around that re-read, measures him as tracking will (the same
+        player reads 15-25 % larger in it than in the first); the crop he is then
+        tracked in (CROP sizes around the second read) is passed WARM_UP times,
+        so that the landmarker's tracking, which smooths in the crop's
         coordinates, has settled on exactly the picture it will go on seeing
         (measured: without the passes the next 5-8 poses were off by up to 30
         degrees at the elbow; with a crop of another size than the tracking crop,
@@ -197,14 +198,13 @@ class SubjectTracker:
         caught up). If a crop shows someone else (or nobody), the find is kept.
         """
         self._forget()
-        first = self._read(bgr, timestamp_ms, found, found, CROP_FIRST, 1)
-        read = None if first is None else self._read(bgr, timestamp_ms, first[0], found, CROP, 1 + WARM_UP)
-        if read is None:
-            self._forget()
-            self._fresh_size = found.size
-            return found
+        read: tuple[Person, Window | None] | None = (found, None)
+        for crop, passes in ((CROP_FIRST, 1), (CROP, 1), (CROP, WARM_UP)):
+            read = self._read(bgr, timestamp_ms, read[0], found, crop, passes)
+            if read is None:
+                self._forget()
+                return found
         person, self._window = read
-        self._fresh_size = first[0].size
         self._crop_state = np.array([self._window.x0 + self._window.w / 2, self._window.y0 + self._window.h / 2,
                                      self._window.w]), np.zeros(3)
         return person
@@ -225,21 +225,22 @@ class SubjectTracker:
         return person, window
 
     def _steadied(self, bgr: np.ndarray, timestamp_ms: float, person: Person) -> tuple[Person, str]:
-        """A player whose size changed by more than RESIZED since the landmarker's last fresh start is
-        re-read on a crop sized for him now ("reframed").
+        """A player whose size is more than RESIZED off the crop's (he grew or shrank faster than the crop
+        follows) is re-read on a crop sized for him now ("reframed").
 
-        The landmarker smooths in the crop's coordinates, so the crop keeps the
-        side it was given at the last fresh start and only its centre follows
-        the player: a crop that grew or shrank with him (walking in from the side,
-        the model seeing half a body, then more) made the tracking drift for half
-        a second or more (measured: a still player's elbow read 150-160 degrees
-        for 15 frames after walking back in, against 166-171 before he left; a
-        crop 4-15 % off the warm-up's side moved a hip by 8 degrees). A fresh
-        start on a crop sized for him, settled there, does not drift.
+        The landmarker smooths in the crop's coordinates, so a crop that grows or
+        shrinks under it makes its tracking drift: while a player walked back in
+        from the side (the model seeing half a body, then more), the crop grew
+        for 10-15 frames and a still player's elbow then read 150-160 degrees for
+        15 frames, against 166-171 before he left. A smooth zoom is followed by
+        the crop's filter without a restart; a jump is not.
         """
-        if abs(math.log(person.size / self._fresh_size)) < math.log(1 + RESIZED):
+        state = self._crop_state[0] if self._crop_state is not None else None
+        if state is None or abs(math.log(CROP * person.size / state[2])) < math.log(1 + RESIZED):
             return person, "tracked"
-        return self._refined(bgr, timestamp_ms, person), "reframed"
+        person = self._refined(bgr, timestamp_ms, person)
+        self._size = 0.0  # his size is what the re-read says, as after a find
+        return person, "reframed"
 
     def _remember(self, bgr: np.ndarray, timestamp_ms: float) -> None:
         self._buffer.append((self._frame, bgr, timestamp_ms))
