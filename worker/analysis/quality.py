@@ -93,19 +93,26 @@ def bad_segments(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, usable: 
     return usable & np.isfinite(scale) & (jump | stretched)
 
 
-def cut_by_side(xy: np.ndarray, width: float, margin: float = EDGE_MARGIN) -> np.ndarray:
-    """Whether each body (N, 33, 2 pixels) comes within `margin` of its size of the picture's left or right
-    edge. The model squeezes the landmarks of a half body inside the picture (measured: a player 10-40 %
-    out of the frame had none of them outside it), so touching the edge is what tells a cut body."""
+def cut_by_side(xy: np.ndarray, width: float, visibility: np.ndarray | None = None,
+                margin: float = EDGE_MARGIN) -> np.ndarray:
+    """Whether each body (N, 33, 2 pixels) reaches past the picture's left or right edge, or comes within
+    `margin` of its size of it with a landmark the model saw (visibility at least VISIBLE; all of them
+    when `visibility` is None). The model squeezes a half body's landmarks inside the picture (measured:
+    a player 10-40 % out of the frame had none of them outside it), so touching the edge is what tells a
+    cut body; a hidden landmark is a guess and only counts outside the picture."""
     points = xy[:, _SIDEWAYS]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without a pose
+        outside = (points[..., 0] < 0).any(axis=1) | (points[..., 0] >= width).any(axis=1)
+        if visibility is not None:
+            points = np.where((visibility[:, _SIDEWAYS] >= VISIBLE)[..., None], points, np.nan)
         low, high = np.nanmin(points, axis=1), np.nanmax(points, axis=1)
         pad = margin * np.max(high - low, axis=1)
-        return (low[:, 0] - pad < 0) | (high[:, 0] + pad >= width)
+        return outside | (low[:, 0] - pad < 0) | (high[:, 0] + pad >= width)
 
 
-def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int = EDGE_SETTLE) -> np.ndarray:
+def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int = EDGE_SETTLE,
+                 visibility: np.ndarray | None = None) -> np.ndarray:
     """Poses of a body cut by the left or right edge of the picture (walking in or out), and the next
     `settle` poses after it is whole again.
 
@@ -114,7 +121,7 @@ def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int =
     degrees for 5 frames, against 167 once settled). A body cut at the bottom
     (feet out of shot) is not counted: that is a framing, not a passage.
     """
-    cut = detected & cut_by_side(xy, width)
+    cut = detected & cut_by_side(xy, width, visibility)
     out = cut.copy()
     left = 0
     for row in range(len(cut)):
@@ -142,7 +149,7 @@ def frame_quality(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, detecte
     settle = settling(events, detected)
     code[settle] = SETTLING
     if width is not None:
-        code[at_side_edge(xy, detected, width) & (code == OK)] = EDGE
+        code[at_side_edge(xy, detected, width, visibility=visibility) & (code == OK)] = EDGE
     code[unproven(events, detected)] = IDENTITY
     code[bad_segments(t, xy, visibility, code == OK)] = SEGMENTS
     return code

@@ -103,7 +103,7 @@ class SubjectTracker:
                 self._lost_since_ms = None
                 person, event = self._steadied(bgr, timestamp_ms, person)
                 self._update(person, self._colours, continuous=True)
-                if not quality.cut_by_side(person.xy[None], bgr.shape[1])[0]:
+                if not quality.cut_by_side(person.xy[None], bgr.shape[1], person.sample.visibility[None])[0]:
                     self._steady(person)
                 earlier: tuple[tuple[int, Person], ...] = ()
                 if not self._confirmed and self._age >= CONFIRM:
