@@ -151,3 +151,28 @@ def test_a_body_touching_the_side_of_the_picture_counts_as_cut():
     cut = quality.cut_by_side(xy, 640)
     assert list(np.flatnonzero(cut)) == [5, 6, 7, 12, 13]
     assert list(np.flatnonzero(quality.at_side_edge(xy, detected, width=640, settle=1))) == [5, 6, 7, 8, 12, 13, 14]
+
+
+def test_a_hidden_landmark_near_the_side_does_not_count_but_one_outside_does():
+    t, xy, vis = _clip(10)
+    size = float(np.ptp(xy[0, :, 1]))
+    wrist = INDEX["right_wrist"]
+    xy[2, wrist, 0] = 640.0 - 0.02 * size  # near the edge, but hidden: the model's guess
+    vis[2, wrist] = 0.1
+    xy[4, wrist, 0] = 650.0  # outside the picture, hidden or not
+    vis[4, wrist] = 0.1
+    assert list(np.flatnonzero(quality.cut_by_side(xy, 640, vis))) == [4]
+    assert list(np.flatnonzero(quality.cut_by_side(xy, 640))) == [2, 4]
+
+
+def test_every_pose_from_the_first_uncertain_refind_on_is_gated_and_a_reframe_settles():
+    t, xy, vis = _clip(20)
+    detected = np.ones(20, dtype=bool)
+    detected[8:10] = False
+    events = (["acquired"] + ["tracked"] * 4 + ["reframed"] + ["tracked"] * 2 + ["lost"] * 2
+              + ["reacquired_uncertain"] + ["tracked"] * 4 + ["reacquired"] + ["tracked"] * 4)
+    code = quality.frame_quality(t, xy, vis, detected, events)
+    assert list(code[:3]) == [quality.SETTLING] * 3 and list(code[5:8]) == [quality.SETTLING] * 3
+    assert (code[3:5] == quality.OK).all() and (code[8:10] == quality.NO_POSE).all()
+    assert (code[10:] == quality.IDENTITY).all()  # the later, certain re-find cannot undo it
+    assert quality.gate_counts(code)["identity"] == 10
