@@ -125,7 +125,7 @@ def test_frame_quality_codes_and_counts():
     code = quality.frame_quality(t, xy, vis, detected, events)
     assert list(code[:3]) == [quality.SETTLING] * 3
     assert code[10] == quality.SEGMENTS and (code[15:] == quality.NO_POSE).all()
-    assert quality.gate_counts(code) == {"settling": 3, "segment_lengths": 1, "frame_edge": 0}
+    assert quality.gate_counts(code) == {"settling": 3, "segment_lengths": 1, "frame_edge": 0, "identity": 0}
 
 
 def test_a_body_cut_by_the_side_of_the_picture_and_the_poses_just_after_are_gated():
@@ -138,3 +138,41 @@ def test_a_body_cut_by_the_side_of_the_picture_and_the_poses_just_after_are_gate
     feet_cut = _clip(30)[1]
     feet_cut[:, INDEX["left_ankle"], 1] = 2000.0  # below the picture: a framing, not a passage
     assert not quality.at_side_edge(feet_cut, detected, width=640).any()
+
+
+def test_a_body_touching_the_side_of_the_picture_counts_as_cut():
+    """The model squeezes a half body's landmarks inside the picture: touching the edge is what shows it."""
+    t, xy, vis = _clip(30)
+    detected = np.ones(30, dtype=bool)
+    size = float(np.ptp(xy[5, :, 1]))
+    xy[5:8, :, 0] += 640.0 - 0.03 * size - xy[5:8, :, 0].max()  # within 3 % of its size of x = 640
+    xy[12:14, :, 0] -= xy[12:14, :, 0].min() - 0.02 * size  # and of x = 0
+    assert not (xy[..., 0] >= 640).any() and not (xy[..., 0] < 0).any()
+    cut = quality.cut_by_side(xy, 640)
+    assert list(np.flatnonzero(cut)) == [5, 6, 7, 12, 13]
+    assert list(np.flatnonzero(quality.at_side_edge(xy, detected, width=640, settle=1))) == [5, 6, 7, 8, 12, 13, 14]
+
+
+def test_a_hidden_landmark_near_the_side_does_not_count_but_one_outside_does():
+    t, xy, vis = _clip(10)
+    size = float(np.ptp(xy[0, :, 1]))
+    wrist = INDEX["right_wrist"]
+    xy[2, wrist, 0] = 640.0 - 0.02 * size  # near the edge, but hidden: the model's guess
+    vis[2, wrist] = 0.1
+    xy[4, wrist, 0] = 650.0  # outside the picture, hidden or not
+    vis[4, wrist] = 0.1
+    assert list(np.flatnonzero(quality.cut_by_side(xy, 640, vis))) == [4]
+    assert list(np.flatnonzero(quality.cut_by_side(xy, 640))) == [2, 4]
+
+
+def test_every_pose_from_the_first_uncertain_refind_on_is_gated_and_a_reframe_settles():
+    t, xy, vis = _clip(20)
+    detected = np.ones(20, dtype=bool)
+    detected[8:10] = False
+    events = (["acquired"] + ["tracked"] * 4 + ["reframed"] + ["tracked"] * 2 + ["lost"] * 2
+              + ["reacquired_uncertain"] + ["tracked"] * 4 + ["reacquired"] + ["tracked"] * 4)
+    code = quality.frame_quality(t, xy, vis, detected, events)
+    assert list(code[:3]) == [quality.SETTLING] * 3 and list(code[5:8]) == [quality.SETTLING] * 3
+    assert (code[3:5] == quality.OK).all() and (code[8:10] == quality.NO_POSE).all()
+    assert (code[10:] == quality.IDENTITY).all()  # the later, certain re-find cannot undo it
+    assert quality.gate_counts(code)["identity"] == 10

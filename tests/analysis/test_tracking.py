@@ -18,7 +18,7 @@ from tests.support.media import Actor, Motion, Scene, actor_box
 from worker.analysis import AnalysisOptions, analyze
 from worker.options import Subject
 
-SIZES = (0.10, 0.15, 0.20, 0.30, 0.45, 0.60)
+SIZES = (0.08, 0.10, 0.15, 0.20, 0.30, 0.45, 0.60)
 JOINTS = [f"{s}_{j}_angle" for s in ("left", "right") for j in ("elbow", "knee", "hip", "shoulder")]
 
 
@@ -31,9 +31,17 @@ CROSSING = Scene(actors=(
     Actor("messi", height=0.35, x=(0.45, 0.5), y=(0.5, 0.5)),
     Actor("basketball", height=0.5, x=(0.1, 0.9), y=(0.5, 0.5)),  # walks across in front of him
 ), seconds=3.0)
+CLONES = Scene(actors=(
+    Actor("messi", height=0.3, x=(0.2, 0.8), y=(0.5, 0.5)),
+    Actor("messi", height=0.3, x=(0.8, 0.2), y=(0.55, 0.55)),  # walks across in front of him
+), seconds=3.0)
 TWO_SIZES = Scene(actors=(Actor(height=0.2, x=(0.25, 0.25), y=(0.5, 0.5)), Actor(height=0.4, x=(0.7, 0.7))))
 LEAVING = Scene(actors=(Actor(height=0.25, x=(0.85, 0.85, 1.25, 1.25, 0.85, 0.85), y=(0.5, 0.5)),), seconds=4.0)
 STAYING = Scene(actors=(Actor(height=0.25, x=(0.85, 0.85), y=(0.5, 0.5)),), seconds=4.0)
+# the same out of the other side, leaving at once and back for the second half
+LEAVING_LEFT = Scene(actors=(Actor(height=0.25, x=(0.2, -0.25, -0.25, 0.2, 0.2, 0.2, 0.2), y=(0.5, 0.5)),),
+                     seconds=4.0)
+STAYING_LEFT = Scene(actors=(Actor(height=0.25, x=(0.2, 0.2), y=(0.5, 0.5)),), seconds=4.0)
 
 STILL = Motion(seconds=2.0, scale=(0.95, 0.95))
 MOVED = {
@@ -94,20 +102,35 @@ def test_the_hinted_player_is_followed_and_nobody_else_is_mixed_in(run_scene):
     result, out = run_scene(CROSSING, subject=Subject(0.45, 0.5, t=0.0))
     tracking = result["tracking"]
     assert tracking["subject"]["source"] == "hint" and "given by the caller" in tracking["subject"]["reason"]
+    assert accepted_on_actor(CROSSING, out, 0).mean() >= 0.6
+
+
+def accepted_on_actor(scene: Scene, out: Path, actor: int) -> np.ndarray:
+    """The accepted frames, after checking that each one's hips and shoulders lie in `actor`'s box."""
     with np.load(out / "landmarks.npz") as data:
         accepted = data["quality"] == 0
         image, frame_index = data["image"], data["frame_index"]
-    assert accepted.mean() >= 0.6
-    count = round(CROSSING.seconds * CROSSING.fps)
-    width, height = CROSSING.size
+    count = round(scene.seconds * scene.fps)
+    width, height = scene.size
     for row in np.flatnonzero(accepted):
         u = frame_index[row] / (count - 1)
-        x0, y0, x1, y1 = actor_box(CROSSING, 0, u)
+        x0, y0, x1, y1 = actor_box(scene, actor, u)
         pad = 0.1 * (y1 - y0)
         hips = image[row, [23, 24], :2].mean(axis=0) * [width, height]
         shoulders = image[row, [11, 12], :2].mean(axis=0) * [width, height]
         for point in (hips, shoulders):
             assert x0 - pad <= point[0] <= x1 + pad and y0 - pad <= point[1] <= y1 + pad, (row, point)
+    return accepted
+
+
+def test_two_look_alikes_whose_paths_cross_are_never_mixed(run_scene):
+    # the same player twice, the same size, walking towards each other: only position can tell them apart
+    result, out = run_scene(CLONES, subject=Subject(0.2, 0.5, t=0.0))
+    accepted = accepted_on_actor(CLONES, out, 0)
+    assert accepted.sum() >= 15
+    tracking, gates = result["tracking"], result["quality"]["removed_by_gate"]
+    if tracking["uncertain_reacquisitions"]:  # what was found after it may be the other one: not measured
+        assert gates["identity"] > 0 and tracking["identity_uncertain_at_s"] is not None
 
 
 def test_without_a_hint_the_largest_person_is_chosen_and_the_reason_given(run_scene):
@@ -121,9 +144,10 @@ def test_without_a_hint_the_largest_person_is_chosen_and_the_reason_given(run_sc
     assert x1 < 0.5 and y1 - y0 < 0.3
 
 
-def test_a_player_who_leaves_and_comes_back_is_found_again_with_lower_confidence(run_scene):
-    staying, _ = run_scene(STAYING)
-    leaving, _ = run_scene(LEAVING)
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_player_who_leaves_and_comes_back_is_found_again_with_lower_confidence(run_scene, side):
+    staying, _ = run_scene(STAYING if side == "right" else STAYING_LEFT)
+    leaving, _ = run_scene(LEAVING if side == "right" else LEAVING_LEFT)
     tracking = leaving["tracking"]
     assert tracking["reacquisitions"] >= 1 and tracking["gap_count"] >= 1
     assert 0.3 < tracking["coverage"] < 0.9

@@ -53,10 +53,17 @@ def likeness(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     return float(np.sum(np.sqrt(a * b)))
 
 
+def alike(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Would the colour test let one torso pass for the other?"""
+    like = likeness(a, b)
+    return like is not None and like >= MIN_LIKENESS
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
     reason: str
+    test: str = ""  # the test that failed: position, size or colours
 
 
 def identity_gate(person: Person, colours: np.ndarray | None, predicted: np.ndarray, size: float,
@@ -69,12 +76,12 @@ def identity_gate(person: Person, colours: np.ndarray | None, predicted: np.ndar
     step = STEP_TRACKED + STEP_LOST * frames_lost
     moved = float(np.linalg.norm(person.centre - predicted)) / size
     if moved > step:
-        return Verdict(False, f"{moved:.2f} body sizes from the prediction (limit {step:.2f})")
+        return Verdict(False, f"{moved:.2f} body sizes from the prediction (limit {step:.2f})", "position")
     ratio = person.size / size
     limit = SIZE_RATIO if frames_lost == 0 else SIZE_RATIO_LOST
     if not 1 / limit <= ratio <= limit:
-        return Verdict(False, f"size {ratio:.2f} times the track's (limit {limit:g})")
+        return Verdict(False, f"size {ratio:.2f} times the track's (limit {limit:g})", "size")
     like = likeness(colours, reference)
     if like is not None and like < MIN_LIKENESS:
-        return Verdict(False, f"torso colours {like:.2f} alike (at least {MIN_LIKENESS} needed)")
+        return Verdict(False, f"torso colours {like:.2f} alike (at least {MIN_LIKENESS} needed)", "colours")
     return Verdict(True, "consistent with the track")

@@ -20,12 +20,15 @@ import numpy as np
 from worker.analysis.landmarks import INDEX
 from worker.analysis.metrics import moving_median
 
-OK, NO_POSE, SETTLING, SEGMENTS, EDGE = 0, 1, 2, 3, 4
-CODES = ("ok", "no_pose", "settling", "segment_lengths", "frame_edge")
+OK, NO_POSE, SETTLING, SEGMENTS, EDGE, IDENTITY = 0, 1, 2, 3, 4, 5
+CODES = ("ok", "no_pose", "settling", "segment_lengths", "frame_edge", "identity")
+UNCERTAIN = "reacquired_uncertain"  # the tracker's event for a re-find that someone else could have been
+EDGE_MARGIN = 0.1  # a body this share of its size from the side of the picture may be cut off there
 EDGE_SETTLE = 5  # poses after the body is whole in the picture again that are still settling (measured: 4-5)
 _SIDEWAYS = [INDEX[n] for n in ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
                                 "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
                                 "left_ankle", "right_ankle", "left_foot_index", "right_foot_index")]
+RESTARTS = ("acquired", "reacquired", UNCERTAIN, "reframed")  # tracker events after which the landmarker starts afresh
 SETTLE_FRAMES = 3  # the (re)acquisition frame and the next two
 VISIBLE = 0.5
 MAX_STRETCH = 1.4  # a segment longer than this times its clip length (at the frame's scale) is wrong
@@ -43,12 +46,13 @@ def settling(events: list[str], detected: np.ndarray, frames: int = SETTLE_FRAME
 
     Forward, that is the acquisition frame and the poses after it; poses
     tracked backwards from an acquisition ("backfilled") settle too, so the
-    ones just before it are dropped as well.
+    ones just before it are dropped as well. A fresh start of the landmarker on
+    a player whose size changed ("reframed", track.py) counts as an acquisition.
     """
     out = np.zeros(len(events), dtype=bool)
     left = 0
     for row, event in enumerate(events):
-        if event in ("acquired", "reacquired"):
+        if event in RESTARTS:
             left = frames
             back = row - 1
             while back >= 0 and events[back] == "backfilled" and row - back < frames:
@@ -89,7 +93,26 @@ def bad_segments(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, usable: 
     return usable & np.isfinite(scale) & (jump | stretched)
 
 
-def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int = EDGE_SETTLE) -> np.ndarray:
+def cut_by_side(xy: np.ndarray, width: float, visibility: np.ndarray | None = None,
+                margin: float = EDGE_MARGIN) -> np.ndarray:
+    """Whether each body (N, 33, 2 pixels) reaches past the picture's left or right edge, or comes within
+    `margin` of its size of it with a landmark the model saw (visibility at least VISIBLE; all of them
+    when `visibility` is None). The model squeezes a half body's landmarks inside the picture (measured:
+    a player 10-40 % out of the frame had none of them outside it), so touching the edge is what tells a
+    cut body; a hidden landmark is a guess and only counts outside the picture."""
+    points = xy[:, _SIDEWAYS]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without a pose
+        outside = (points[..., 0] < 0).any(axis=1) | (points[..., 0] >= width).any(axis=1)
+        if visibility is not None:
+            points = np.where((visibility[:, _SIDEWAYS] >= VISIBLE)[..., None], points, np.nan)
+        low, high = np.nanmin(points, axis=1), np.nanmax(points, axis=1)
+        pad = margin * np.max(high - low, axis=1)
+        return outside | (low[:, 0] - pad < 0) | (high[:, 0] + pad >= width)
+
+
+def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int = EDGE_SETTLE,
+                 visibility: np.ndarray | None = None) -> np.ndarray:
     """Poses of a body cut by the left or right edge of the picture (walking in or out), and the next
     `settle` poses after it is whole again.
 
@@ -98,9 +121,7 @@ def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int =
     degrees for 5 frames, against 167 once settled). A body cut at the bottom
     (feet out of shot) is not counted: that is a framing, not a passage.
     """
-    x = xy[:, _SIDEWAYS, 0]
-    with np.errstate(invalid="ignore"):
-        cut = detected & ((x < 0).any(axis=1) | (x >= width).any(axis=1))
+    cut = detected & cut_by_side(xy, width, visibility)
     out = cut.copy()
     left = 0
     for row in range(len(cut)):
@@ -112,6 +133,15 @@ def at_side_edge(xy: np.ndarray, detected: np.ndarray, width: int, settle: int =
     return out
 
 
+def unproven(events: list[str], detected: np.ndarray) -> np.ndarray:
+    """Poses from the first uncertain re-acquisition on: someone else of the subject's size was where he
+    could have come back, so these may be another person, and so may every later find."""
+    first = next((row for row, event in enumerate(events) if event == UNCERTAIN), len(events))
+    out = np.zeros(len(events), dtype=bool)
+    out[first:] = detected[first:]
+    return out
+
+
 def frame_quality(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, detected: np.ndarray,
                   events: list[str], width: int | None = None) -> np.ndarray:
     """One code per frame (CODES): OK, or the first gate that removed it."""
@@ -119,7 +149,8 @@ def frame_quality(t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, detecte
     settle = settling(events, detected)
     code[settle] = SETTLING
     if width is not None:
-        code[at_side_edge(xy, detected, width) & (code == OK)] = EDGE
+        code[at_side_edge(xy, detected, width, visibility=visibility) & (code == OK)] = EDGE
+    code[unproven(events, detected)] = IDENTITY
     code[bad_segments(t, xy, visibility, code == OK)] = SEGMENTS
     return code
 

@@ -96,6 +96,8 @@ def tracking(arrays: dict[str, np.ndarray], events: list[str], opts: AnalysisOpt
         "model_calls_searching": track.search_calls,
         "rejected_by_identity_gate": track.rejected,
         "gone_at_s": track.gone_at_s,
+        "uncertain_reacquisitions": track.uncertain,
+        "identity_uncertain_at_s": track.uncertain_at_s,
         "rejected_by_test": dict(track.rejected_reasons),
     }
 

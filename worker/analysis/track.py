@@ -16,22 +16,24 @@ so that a player off screen does not cost a full scan every frame).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from worker.analysis import acquire
+from worker.analysis import acquire, quality
 from worker.analysis.acquire import Person
-from worker.analysis.identity import SIZE_RATIO, Verdict, identity_gate, torso_colours
+from worker.analysis.identity import SIZE_RATIO, alike, identity_gate, torso_colours
 from worker.analysis.pose import PoseFinder, PoseTracker
 from worker.analysis.subject import choose
+from worker.analysis.track_report import Observation, TrackStats
 from worker.options import Subject
 from worker.analysis.window import Window
 
 CROP = 2.2  # crop side, in body sizes
 ALPHA, BETA = 0.2, 0.02  # alpha-beta filter of the crop's centre and side
+RESIZED = 0.2  # a player this much larger or smaller than the crop is made for is re-read on a new crop
 RECENTRE = 0.15  # a prediction this share of the crop side off the filter's guess restarts the filter
 CROP_FIRST = 2.5  # the crop that re-reads a find from a search: it may be only part of the body
 CROP_SIDE = 384  # px the crop is scaled to
@@ -43,41 +45,6 @@ WARM_UP_STEP_MS = 33.0
 CONFIRM = 3  # a new track must be followed this many frames (the acquisition included) to count
 BACKFILL_S = 2.0  # frames kept while searching, to track a newly found subject backwards
 GONE_S = 3.0  # lost this long, the subject has left: nobody found later can be proven to be him
-
-
-@dataclass
-class TrackStats:
-    """What the result reports about the tracking."""
-
-    people_seen: int = 0
-    subject_reason: str = "nobody was found"
-    subject_time_s: float | None = None
-    subject_box: tuple[float, float, float, float] | None = None  # normalised
-    acquisitions: int = 0
-    reacquisitions: int = 0
-    frames_searching: int = 0  # frames in which a search (not one crop) ran
-    search_calls: int = 0  # model calls spent searching
-    rejected: int = 0  # poses the identity gate turned away
-    rejected_reasons: dict[str, int] = field(default_factory=dict)
-    false_starts: int = 0  # tracks lost again within CONFIRM frames: withdrawn
-    gone_at_s: float | None = None  # lost for GONE_S from then on: the search stopped
-
-    def reject(self, verdict: Verdict) -> None:
-        self.rejected += 1
-        kind = verdict.reason.split(" ")[0] if verdict.reason.startswith(("size", "torso")) else "position"
-        kind = {"torso": "colours"}.get(kind, kind)
-        self.rejected_reasons[kind] = self.rejected_reasons.get(kind, 0) + 1
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One frame's outcome. `earlier`: poses for frames before this one, newest first (tracked backwards
-    once a new track is confirmed); `withdrawn`: the current track's poses are taken back (a false start)."""
-
-    person: Person | None
-    event: str  # "tracked" | "acquired" | "reacquired" | "lost" | "waiting" | "gone"
-    earlier: tuple[tuple[int, Person], ...] = ()  # (frames before this one, pose)
-    withdrawn: bool = False
 
 
 class SubjectTracker:
@@ -109,6 +76,10 @@ class SubjectTracker:
         self._frame = 0
         self._start: tuple[np.ndarray, np.ndarray, float] = (np.zeros(2), np.zeros(2), 0.0)
         self._started_at = 0
+        self._steady_height = 0.0
+        self._steady_size = 0.0  # his size when last whole in the picture: what a lost player is sought as
+        self._lookalikes = 0  # others seen whose torso colours pass the identity gate's colour test
+        self._rivals = 0  # others who passed the identity gate's position and size tests in the last search
         self._confirmed = False  # followed CONFIRM frames since acquired: a person, not a false start
 
     @property
@@ -124,18 +95,21 @@ class SubjectTracker:
             self._remember(bgr, timestamp_ms)
         if not self.following:
             return self._acquire(bgr, timestamp_ms)
-        predicted = self._predicted()
+        predicted = np.clip(self._predicted(), 0.0, [bgr.shape[1], bgr.shape[0]])  # one who left is at the edge
         if self._lost == 0:
             # a young track's first pose may be part of the body only: its gate is as loose as after a loss
             person = self._follow(bgr, timestamp_ms, predicted, 0 if self._age >= CONFIRM else 2)
             if person is not None:
                 self._lost_since_ms = None
+                person, event = self._steadied(bgr, timestamp_ms, person)
                 self._update(person, self._colours, continuous=True)
+                if not quality.cut_by_side(person.xy[None], bgr.shape[1], person.sample.visibility[None])[0]:
+                    self._steady(person)
                 earlier: tuple[tuple[int, Person], ...] = ()
                 if not self._confirmed and self._age >= CONFIRM:
                     self._confirmed = True
                     earlier = self._backwards(timestamp_ms)
-                return Observation(person, "tracked", earlier)
+                return Observation(person, event, earlier)
             self._lost = 1
             if not self._confirmed:
                 self._abandon()
@@ -168,9 +142,10 @@ class SubjectTracker:
         the player shaking, and the smoothing would lag behind that shake
         (measured: elbow angles swinging by 25 degrees on a still photo), while
         a crop that jumps now and then disturbs it at every jump. The filter
-        moves the crop smoothly with the player's own velocity and zoom: a
-        running or zooming player stands still in it, a still one keeps a still
-        crop, and box noise is damped to a fraction of a pixel.
+        moves the crop's centre smoothly with the player's own velocity: a
+        running player stands still in it, a still one keeps a still crop, and
+        box noise is damped to a fraction of a pixel. Its side stays what the
+        landmarker's last fresh start was given (see `_steadied`).
         """
         side = max(CROP * self._size, MIN_SIZE_PX)
         if self._window is None or self._crop_state is None:
@@ -208,29 +183,68 @@ class SubjectTracker:
         return None
 
     def _refined(self, bgr: np.ndarray, timestamp_ms: float, found: Person) -> Person:
-        """The find again, from the VIDEO landmarker on a crop around it: a search window or tile may show
-        the player small, and its pose can be crumpled; the crop shows him large. It also starts the
-        landmarker tracking him, on WARM_UP extra passes over the same crop, so that its tracking has
-        settled before the next frame (measured: without them, the next 5-8 poses were off by up to
-        30 degrees at the elbow). If the crop shows someone else (or nobody), the find is kept."""
+        """The find again, from the VIDEO landmarker on a crop around it, and the landmarker settled there.
+
+        A search window or tile may show the player small, and its pose can be
+        crumpled: a first crop (CROP_FIRST sizes) shows him large. A second, of
+        CROP sizes around that re-read, measures him as tracking will (the same
+        player reads 15-25 % larger in it than in the first); the crop he is then
+        tracked in (CROP sizes around the second read) is passed WARM_UP times,
+        so that the landmarker's tracking, which smooths in the crop's
+        coordinates, has settled on exactly the picture it will go on seeing
+        (measured: without the passes the next 5-8 poses were off by up to 30
+        degrees at the elbow; with a crop of another size than the tracking crop,
+        the elbow drifted by 10-15 degrees for half a second while the crop
+        caught up). If a crop shows someone else (or nobody), the find is kept and
+        the landmarker starts afresh in the next frame's crop: each read tracks
+        from the one before, and VIDEO mode often does not carry that across
+        crops of different sizes (counted on two test clips: 7 of 8 re-reads
+        stopped early). The settling gate covers both ways.
+        """
         self._forget()
-        window = Window.square(*found.centre, max(CROP_FIRST * found.size, MIN_SIZE_PX), CROP_SIDE)
+        read: tuple[Person, Window | None] | None = (found, None)
+        for crop, passes in ((CROP_FIRST, 1), (CROP, 1), (CROP, WARM_UP)):
+            read = self._read(bgr, timestamp_ms, read[0], found, crop, passes)
+            if read is None:
+                self._forget()
+                return found
+        person, self._window = read
+        self._crop_state = np.array([self._window.x0 + self._window.w / 2, self._window.y0 + self._window.h / 2,
+                                     self._window.w]), np.zeros(3)
+        return person
+
+    def _read(self, bgr: np.ndarray, timestamp_ms: float, around: Person, found: Person, crop: float,
+              passes: int) -> tuple[Person, Window] | None:
+        """The landmarker on a crop `crop` sizes around `around`, `passes` times; None unless it shows `found`."""
+        window = Window.square(*around.centre, max(crop * around.size, MIN_SIZE_PX), CROP_SIDE)
         rgb = cv2.cvtColor(window.cut(bgr), cv2.COLOR_BGR2RGB)
-        sample = None
-        for k in range(1 + WARM_UP):  # the same picture again: the landmarker's tracking settles on it
+        for k in range(passes):  # the same picture again: the landmarker's tracking settles on it
             sample = self.tracker.detect_rgb(rgb, timestamp_ms + k * WARM_UP_STEP_MS)
             if sample is None:
-                break
-        if sample is None:
-            return found
+                return None
         person = acquire.located(sample, window, (bgr.shape[1], bgr.shape[0]))
         moved = float(np.linalg.norm(person.centre - found.centre)) / max(person.size, found.size)
         if moved > 0.5 or not 1 / SIZE_RATIO <= person.size / found.size <= SIZE_RATIO:
-            self._forget()
-            return found
-        self._window = window
-        self._crop_state = np.array([window.x0 + window.w / 2, window.y0 + window.h / 2, window.w]), np.zeros(3)
-        return person
+            return None
+        return person, window
+
+    def _steadied(self, bgr: np.ndarray, timestamp_ms: float, person: Person) -> tuple[Person, str]:
+        """A player whose size is more than RESIZED off the crop's (he grew or shrank faster than the crop
+        follows) is re-read on a crop sized for him now ("reframed").
+
+        The landmarker smooths in the crop's coordinates, so a crop that grows or
+        shrinks under it makes its tracking drift: while a player walked back in
+        from the side (the model seeing half a body, then more), the crop grew
+        for 10-15 frames and a still player's elbow then read 150-160 degrees for
+        15 frames, against 166-171 before he left. A smooth zoom is followed by
+        the crop's filter without a restart; a jump is not.
+        """
+        state = self._crop_state[0] if self._crop_state is not None else None
+        if state is None or abs(math.log(CROP * person.size / state[2])) < math.log(1 + RESIZED):
+            return person, "tracked"
+        person = self._refined(bgr, timestamp_ms, person)
+        self._size = 0.0  # his size is what the re-read says, as after a find
+        return person, "reframed"
 
     def _remember(self, bgr: np.ndarray, timestamp_ms: float) -> None:
         self._buffer.append((self._frame, bgr, timestamp_ms))
@@ -288,6 +302,9 @@ class SubjectTracker:
             if result.people:
                 self.stats.subject_reason = reason
             return Observation(None, "lost")
+        chosen = torso_colours(bgr, person)
+        self._lookalikes = sum(alike(torso_colours(bgr, other), chosen) for other in result.people
+                               if other is not person and not acquire.same_person(other, person))
         person = self._refined(bgr, timestamp_ms, person)
         self.stats.subject_reason = reason
         self.stats.subject_time_s = round(timestamp_ms / 1000.0, 3)
@@ -299,43 +316,62 @@ class SubjectTracker:
         self._size = 0.0
         self._age = 0
         self._update(person, torso_colours(bgr, person), continuous=False)
+        self._steady(person)
         self._start = (self._centre, self._velocity, self._size)
         self._started_at, self._confirmed = self._frame, False
         return Observation(person, "acquired")
 
     def _reacquire(self, bgr: np.ndarray, timestamp_ms: float, predicted: np.ndarray) -> Observation:
         height, width = bgr.shape[:2]
+        self._size = self._steady_size or self._size  # not the half body he was while walking out
         near = Window.square(*predicted, max(NEAR * self._size, 2 * MIN_SIZE_PX), acquire.TILE_SIDE)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         candidates = acquire.find_in(self.finder, rgb, [near])
         self._searched(1)
         person = self._gated(bgr, candidates, predicted)
         if person is None and self._scan_due(timestamp_ms):
-            share = min(max(self._size / height, acquire.LEVELS[-1]), acquire.LEVELS[0])
+            share = min(max(self._steady_height / height, acquire.LEVELS[-1]), acquire.LEVELS[0])
             self._scans += 1
             windows = acquire.level_windows(width, height, share, shifted=self._scans % 2 == 0)
             person = self._gated(bgr, acquire.find_in(self.finder, rgb, windows), predicted)
             self._searched(len(windows), count_frame=False)
         if person is None:
             return Observation(None, "lost")
+        rivals = self._rivals
         person = self._refined(bgr, timestamp_ms, person)
         self.stats.reacquisitions += 1
         self._lost_since_ms = None
         self._lost = 0
         self._age = 0
         self._velocity = np.zeros(2)
+        self._size = 0.0  # his size is what he is now, as after the first find
         self._update(person, torso_colours(bgr, person), continuous=False)
+        self._steady(person)
+        if rivals or self._lookalikes:
+            # someone else of his size stood where he could have come back (only the shirt colours chose),
+            # or someone dressed like him has been seen (the colours cannot choose): a 64-bin histogram
+            # does not tell two people in dark clothes apart. Who this is cannot be proven, nor anyone after.
+            self.stats.uncertain += 1
+            if self.stats.uncertain_at_s is None:
+                self.stats.uncertain_at_s = round(timestamp_ms / 1000.0, 3)
+            return Observation(person, "reacquired_uncertain")
         return Observation(person, "reacquired")
 
     def _gated(self, bgr: np.ndarray, candidates: list[Person], predicted: np.ndarray) -> Person | None:
-        passed = []
+        """The nearest candidate that passes the identity gate; `_rivals` counts the others who could have
+        been him by where they are and their size, so that only their shirts told them apart."""
+        passed, placed = [], 0
         for person in candidates:
             colours = torso_colours(bgr, person)
             verdict = identity_gate(person, colours, predicted, self._size, self._reference, self._lost)
+            placed += identity_gate(person, None, predicted, self._size, None, self._lost).ok
             if verdict.ok:
                 passed.append((float(np.linalg.norm(person.centre - predicted)), person))
             else:
                 self.stats.reject(verdict)
+                if verdict.test == "position" and alike(colours, self._reference):
+                    self._lookalikes += 1  # dressed like him, elsewhere
+        self._rivals = placed - 1 if passed else placed
         return min(passed, key=lambda pair: pair[0])[1] if passed else None
 
     def _scan_due(self, timestamp_ms: float) -> bool:
@@ -347,6 +383,10 @@ class SubjectTracker:
     def _searched(self, calls: int, count_frame: bool = True) -> None:
         self.stats.search_calls += calls
         self.stats.frames_searching += int(count_frame)
+
+    def _steady(self, person: Person) -> None:
+        x0, y0, x1, y1 = person.box
+        self._steady_size, self._steady_height = self._size, y1 - y0
 
     def _update(self, person: Person, colours: np.ndarray | None, continuous: bool) -> None:
         centre = person.centre
