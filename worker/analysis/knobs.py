@@ -7,11 +7,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.options import ACTIVITIES, VIEWS, JobOptions, Subject
+from worker.options import ACTIVITIES, DEFAULT_MAX_FPS_CEILING, HANDEDNESS, VIEWS, JobOptions, Subject
 from worker.analysis.pose import PoseOptions
 
-HANDEDNESS_CHOICES = ("auto", "left", "right")
-DEFAULT_MAX_FPS = 60.0  # worker.options.DEFAULT_MAX_FPS_CEILING: events need 50 fps and more (docs/metrics.md)
+DEFAULT_MAX_FPS = DEFAULT_MAX_FPS_CEILING  # events need 50 fps and more (docs/metrics.md)
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,8 @@ class AnalysisOptions:
             raise ValueError(f"activity must be one of {', '.join(ACTIVITIES)}, not {self.activity!r}")
         if self.view not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
-        if self.handedness not in HANDEDNESS_CHOICES:
-            raise ValueError(f"handedness must be one of {', '.join(HANDEDNESS_CHOICES)}, not {self.handedness!r}")
+        if self.handedness not in HANDEDNESS:
+            raise ValueError(f"handedness must be one of {', '.join(HANDEDNESS)}, not {self.handedness!r}")
         if self.max_fps is not None and self.max_fps <= 0:
             raise ValueError(f"max_fps must be positive, not {self.max_fps}")
         if self.processes is not None and self.processes < 1:

@@ -123,13 +123,14 @@ class _Combined:
         self.lock = threading.Lock()
 
     def segment(self, k: int) -> Progress:
+        """Segment k's progress; one lock, so the caller's callback is never entered from two threads."""
         def report(decoded: int, total: int | None) -> None:
             with self.lock:
                 self.done[k] = max(0, min(decoded, self.last[k]) - self.first[k])
                 work = sum(b - a for a, b in zip(self.first, self.last)) or 1
                 done = round(self.total * sum(self.done) / work)
-            if self.progress is not None:
-                self.progress(min(done, self.total), self.total or None)
+                if self.progress is not None:
+                    self.progress(min(done, self.total), self.total or None)
         return report
 
 
@@ -141,7 +142,6 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
     stop = threading.Event()
     results: dict[int, Part] = {}
     failures: list[BaseException] = []
-    lock = threading.Lock()
 
     def watch() -> None:
         if stop.is_set():
@@ -149,8 +149,7 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
 
     def child(segment: Segment) -> None:
         try:
-            part = supervised(video_path, Path(os.devnull), progress=_deferred(combined.segment(segment.index),
-                                                                               lock), watch=watch,
+            part = supervised(video_path, Path(os.devnull), progress=combined.segment(segment.index), watch=watch,
                               segment=segment, options=opts)
             results[segment.index] = part
         except _Cancelled:
@@ -168,8 +167,7 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
     def here(decoded: int, total: int | None) -> None:
         if failures:
             raise failures[0]
-        with lock:
-            own(decoded, total)
+        own(decoded, total)
 
     try:
         results[0] = analyse_segment(video_path, progress=here, segment=segments[0], options=opts, model=model)
@@ -186,10 +184,3 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
         raise failures[0]
     return [results[s.index] for s in segments]
 
-
-def _deferred(report: Progress, lock: threading.Lock) -> Progress:
-    """A child's progress, reported from its supervising thread under the lock the main thread reports under."""
-    def call(decoded: int, total: int | None) -> None:
-        with lock:
-            report(decoded, total)
-    return call

@@ -70,11 +70,11 @@ def analyze(
     processes = opts.processes if opts.processes is not None else analysis_processes()
     last: list[tuple[int, int | None]] = []  # what progress said last: repeated while the files are written
 
-    def report(done: int, total: int | None) -> None:
+    def remember(done: int, total: int | None) -> None:
         last[:] = [(done, total)]
         progress(done, total)
 
-    info, collected, stats, track = collect(video_path, opts, processes, progress and report, timings)
+    info, collected, stats, track = collect(video_path, opts, processes, progress and remember, timings)
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
         if opts.subject is not None:

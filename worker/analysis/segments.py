@@ -24,7 +24,6 @@ MIN_SEGMENT_S = 3.0  # a shorter share of the clip is not worth a process (spawn
 CHECK_SHARE = 0.5  # the seam is checked on the last half of the overlap: the later segment has settled there
 CHECK_MIN_ROWS = 5
 SAME_PERSON = 0.2  # median landmark distance, in body heights, under which two tracks are the same person
-_TORSO = (11, 12, 23, 24)  # shoulders and hips: always among the visible landmarks of a tracked player
 
 
 @dataclass(frozen=True)
