@@ -1,10 +1,12 @@
 """The WORKER_ANALYZER seam: the only way the service reaches an analysis.
 
 An analyzer is `analyze(video_path, out_dir, *, max_seconds, progress,
-model_path, options) -> dict` (the analysis contract, README); `options` is
+model_path, options, processes) -> dict` (the analysis contract, README); `options` is
 the job's validated options document (`JobOptions.to_document()`: activity,
 handedness, view, subject, max_fps as applied), so an analyzer needs no
-import of the service to read it. It may carry a
+import of the service to read it; `processes` is WORKER_ANALYSIS_PROCESSES as
+the worker validated it at start-up (None: the analyzer decides, from the
+task's CPUs). It may carry a
 `check(options)` attribute that raises, with a one-line message, when what it
 needs (a model file) is missing; `cricksy-worker health` asks it instead of
 knowing analyzers by name.
@@ -38,7 +40,8 @@ def load_analyzer(spec: str) -> Analyzer:
 
 def analysis_options(settings: Settings) -> dict[str, Any]:
     """The keyword arguments every analysis gets from the worker's configuration."""
-    return {"max_seconds": settings.max_video_seconds, "model_path": settings.pose_model_path}
+    return {"max_seconds": settings.max_video_seconds, "model_path": settings.pose_model_path,
+            "processes": settings.analysis_processes}
 
 
 def check_analyzer(analyzer: Analyzer, settings: Settings) -> None:

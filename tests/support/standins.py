@@ -1,9 +1,9 @@
 """Small real stand-ins for the analysis side, and the tiny clips they read.
 
 They honour the analysis contract (`analyze(video_path, out_dir, *, max_seconds,
-progress, model_path) -> dict` with `artifacts`), really decode video with OpenCV, and raise
+progress, model_path, options, processes) -> dict` with `artifacts`), really decode video with OpenCV, and raise
 `InvalidVideoError` for input they cannot read. They take the job's `options` document;
-`count_frames` echoes it in its result. OpenCV is imported where it is
+`count_frames` echoes it, and `processes`, in its result. OpenCV is imported where it is
 used, so that loading a stand-in (as `cricksy-worker health` does) stays cheap. The worker selects one with
 `WORKER_ANALYZER=tests.support.standins:<function>`.
 """
@@ -44,7 +44,7 @@ def write_clip(path: Path, frames: int = 12, fps: float = 12.0, size: tuple[int,
 
 def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                  max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
-        options: dict | None = None) -> dict:
+        options: dict | None = None, processes: int | None = None) -> dict:
     """Decode every frame, report progress per frame, write `frames.json`."""
     import cv2
 
@@ -73,12 +73,12 @@ def count_frames(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     Path(out_dir, "frames.json").write_text(json.dumps({"frames": frames}))
     video = {"frames_analyzed": frames, "duration_s": round(frames / fps, 3) if fps else None}
     return {"frames": frames, "fps": fps, "max_seconds": max_seconds, "video": video, "options": options,
-            "artifacts": {"frame_count": "frames.json"}}
+            "processes": processes, "artifacts": {"frame_count": "frames.json"}}
 
 
 def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
           max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
-        options: dict | None = None) -> dict:
+        options: dict | None = None, processes: int | None = None) -> dict:
     """`count_frames`, after writing to file descriptor 2 the way native libraries (glog, TFLite) do."""
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"W0000 00:00:1795455108.577142   26861 some_calculator.cc:121] a native warning\n")
@@ -87,14 +87,14 @@ def noisy(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 def crash(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
           max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
-        options: dict | None = None) -> dict:
+        options: dict | None = None, processes: int | None = None) -> dict:
     """Fail the way a bug or a flaky dependency does: not a PermanentJobError, so it is retried."""
     raise RuntimeError("stand-in analysis crashed")
 
 
 def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
             max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
-        options: dict | None = None) -> dict:
+        options: dict | None = None, processes: int | None = None) -> dict:
     """Next to no work (for measuring the loop's own overhead): one progress call, one tiny artifact."""
     size = Path(video_path).stat().st_size
     if progress is not None:
@@ -105,7 +105,7 @@ def trivial(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 def hang(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
          max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
-        options: dict | None = None) -> dict:
+        options: dict | None = None, processes: int | None = None) -> dict:
     """Report progress on three frames, then block forever inside the fourth, like a frame that never returns."""
     for frame in range(1, 4):
         if progress is not None:
@@ -116,7 +116,7 @@ def hang(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 def suicide(video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
             max_seconds: float | None = None, progress: Progress = None, model_path: str | None = None,
-        options: dict | None = None) -> dict:
+        options: dict | None = None, processes: int | None = None) -> dict:
     """Die the way a native crash or the OOM killer ends a process: SIGKILL, no exception, no answer."""
     if progress is not None:
         progress(1, 12)

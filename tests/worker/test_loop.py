@@ -398,3 +398,16 @@ def test_without_a_redrive_policy_the_worker_gives_up_after_five_receives(
     assert worker.max_receives == 5
     (warning,) = events("queue.no_redrive_policy")
     assert "jobs fail after 5 receives" in warning["detail"]
+
+
+def test_the_validated_analysis_processes_setting_reaches_the_analyzer(
+        stack: Stack, clip: Path, make_worker: Callable[..., Worker]) -> None:
+    """The worker passes its own validated WORKER_ANALYSIS_PROCESSES; the analysis does not re-read the variable."""
+    first = stack.submit(clip)
+    worker = make_worker(stack, WORKER_ANALYSIS_PROCESSES="3")
+    run_until(worker, lambda: stack.row(first)["status"] == "completed", "the first job to complete")
+    assert stack.row(first)["results"]["processes"] == 3
+    second = stack.submit(clip)
+    worker = make_worker(stack)
+    run_until(worker, lambda: stack.row(second)["status"] == "completed", "the second job to complete")
+    assert stack.row(second)["results"]["processes"] is None  # unset: the analyzer decides from the task's CPUs

@@ -22,12 +22,13 @@ class PoseAnalyzer:
 
     def __call__(self, video_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                  max_seconds: float | None = None, progress: Callable[[int, int | None], None] | None = None,
-                 options: Any = None, model_path: str | os.PathLike | None = None) -> dict:
+                 options: Any = None, model_path: str | os.PathLike | None = None,
+                 processes: int | None = None) -> dict:
         from worker.analysis import pipeline, video
 
         video.init_opencv()
         return pipeline.analyze(video_path, out_dir, max_seconds=max_seconds, progress=progress, options=options,
-                                model_path=model_path)
+                                model_path=model_path, processes=processes)
 
     def check(self, options: Mapping[str, Any]) -> None:
         """Raise (ModelError, one line) unless the pinned pose model is at `options["model_path"]`."""

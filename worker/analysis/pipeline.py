@@ -44,6 +44,7 @@ def analyze(
     progress: Progress | None = None,
     options: AnalysisOptions | dict | None = None,
     model_path: str | os.PathLike | None = None,
+    processes: int | None = None,
 ) -> dict:
     """Analyse one video; write its artifacts into `out_dir` (which must exist); return the result.
 
@@ -51,7 +52,9 @@ def analyze(
     when the pose model is missing or wrong. An exception raised by `progress`
     propagates unchanged. On any failure no artifact is left in `out_dir`.
     `options` may be a job's options document (the worker passes one; it was
-    validated there, against the worker's frame-rate ceiling).
+    validated there, against the worker's frame-rate ceiling). `processes`
+    (the worker's validated WORKER_ANALYSIS_PROCESSES) overrides the options'; with
+    neither, the variable is read here, else the task's usable CPUs.
     """
     if isinstance(options, dict):
         ceiling = max(float(options.get("max_fps") or DEFAULT_MAX_FPS), DEFAULT_MAX_FPS)
@@ -59,6 +62,8 @@ def analyze(
     opts = options or AnalysisOptions()
     if max_seconds is not None:
         opts = replace(opts, max_seconds=max_seconds)
+    if processes is not None:
+        opts = replace(opts, processes=processes)
     if model_path is not None or opts.model_path is None:
         opts = replace(opts, model_path=model_path or pose_model_path())
     out = Path(out_dir)
@@ -67,7 +72,7 @@ def analyze(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    processes = opts.processes if opts.processes is not None else analysis_processes()
+    processes = opts.processes or analysis_processes()
     last: list[tuple[int, int | None]] = []  # what progress said last: repeated while the files are written
 
     def remember(done: int, total: int | None) -> None:
