@@ -176,3 +176,20 @@ def test_every_pose_from_the_first_uncertain_refind_on_is_gated_and_a_reframe_se
     assert (code[3:5] == quality.OK).all() and (code[8:10] == quality.NO_POSE).all()
     assert (code[10:] == quality.IDENTITY).all()  # the later, certain re-find cannot undo it
     assert quality.gate_counts(code)["identity"] == 10
+
+
+def knee_bends(*knees: float, fps: float = 25.0) -> PoseSeries:
+    """The front knee eased (cosine) between the given angles, one second for each change."""
+    angles: list[float] = []
+    for a, b in zip(knees, knees[1:]):
+        angles += [a + (b - a) * (1 - np.cos(np.pi * i / fps)) / 2 for i in range(int(fps))]
+    return syn.series([syn.Figure(front_knee=k) for k in angles], fps=fps)
+
+
+def test_a_flexion_reached_twice_is_no_one_moment_and_a_held_one_is_the_middle_of_its_hold():
+    twice = compute_metrics(noisy(knee_bends(170.0, 110.0, 170.0, 111.0, 170.0), 1.0), 100)
+    assert twice.moments["max_front_knee_flexion"] is None
+    assert "2 separate times" in twice.moment_reasons["max_front_knee_flexion"]
+    held = compute_metrics(noisy(knee_bends(170.0, 110.0, 110.0, 110.0, 170.0), 1.0), 100)
+    row = held.moments["max_front_knee_flexion"]
+    assert row is not None and 45 <= row <= 55  # the hold is rows 25-74: its middle, not a noisy sample in it

@@ -177,3 +177,23 @@ def test_summary_angles_survive_moving_zooming_and_turning_the_camera(run_scene,
     moved, _ = run_scene(("messi", MOVED[change]))
     assert moved["pose"]["detection_rate"] >= 0.95
     compare_summaries(base, moved, 8.0)
+
+
+def test_a_player_is_not_reframed_while_the_landmarker_settles_after_a_fresh_start():
+    """Unit test of the reframe rule on the tracker's own state (no model): a player 40 % larger than his
+    crop is made for is re-read on a new crop, but not on the poses the settling gate drops anyway."""
+    from types import SimpleNamespace
+
+    from worker.analysis import quality
+    from worker.analysis.track import CROP, SubjectTracker
+
+    tracker = SubjectTracker(tracker=None, finder=None)
+    reads: list[float] = []
+    tracker._refined = lambda bgr, ms, person: reads.append(ms) or person
+    tracker._crop_state = (np.array([500.0, 300.0, CROP * 100.0]), np.zeros(3))
+    steps = 2 * quality.SETTLE_FRAMES
+    larger = [tracker._steadied(None, float(ms), SimpleNamespace(size=140.0))[1] for ms in range(steps)]
+    settle = ["tracked"] * (quality.SETTLE_FRAMES - 1) + ["reframed"]
+    assert larger == settle * 2 and reads == [quality.SETTLE_FRAMES - 1.0, steps - 1.0]
+    alike = [tracker._steadied(None, 0.0, SimpleNamespace(size=110.0))[1] for _ in range(steps)]
+    assert alike == ["tracked"] * steps

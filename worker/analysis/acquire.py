@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class Person:
     window: Window
     frame: tuple[int, int] | None = None  # width, height in pixels
 
-    @property
+    @cached_property
     def box(self) -> tuple[float, float, float, float]:
         """x0, y0, x1, y1 in frame pixels, around the body's landmarks, clipped to the frame.
 
@@ -59,13 +60,13 @@ class Person:
             y0, y1 = min(max(y0, 0.0), height), min(max(y1, 0.0), height)
         return float(x0), float(y0), float(x1), float(y1)
 
-    @property
+    @cached_property
     def size(self) -> float:
         """The larger side of the body box, px: what a crop around the player is scaled by."""
         x0, y0, x1, y1 = self.box
         return max(x1 - x0, y1 - y0, 1.0)
 
-    @property
+    @cached_property
     def centre(self) -> np.ndarray:
         x0, y0, x1, y1 = self.box
         return np.array([(x0 + x1) / 2, (y0 + y1) / 2])

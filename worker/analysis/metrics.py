@@ -173,16 +173,35 @@ def _summary(t: np.ndarray, values: np.ndarray, digits: int = 1) -> dict:
 
 def _moment(t: np.ndarray, values: np.ndarray, noise: float | None, least: float, what: str,
             unit: str) -> tuple[int | None, str | None]:
-    """The row of the sustained maximum of `values`, if it rises above the series' own noise floor."""
+    """When `values` is at its maximum: the middle of the stretch around the sustained maximum that
+    stays within the series' own noise floor of it; None (with the reason) when the maximum does not
+    rise above that floor or does not stand out as one moment.
+
+    Within that stretch which sample is highest is noise: its row jumped by 2 s
+    between two readings of one clip (analysed in one and in two processes), so
+    the stretch's middle is the moment. A maximum that another stretch of the
+    clip also comes within the floor of, with a dip deeper than the floor between
+    them, is not one moment at all.
+    """
     top, bottom = sustained(t, values, True), sustained(t, values, False)
     if top is None or bottom is None:
         return None, f"{what} could not be followed for {HOLD_S:g} s"
     floor = max(least, NOISE_K * (noise or 0.0))
+    digits = 1 if unit == "deg" else 3
     rise = top[0] - bottom[0]
     if rise < floor:
-        return None, (f"{what} changed by only {rise:.{1 if unit == 'deg' else 3}f} {unit} over the clip, "
-                      f"within its noise floor of {floor:.{1 if unit == 'deg' else 3}f} {unit}")
-    return top[1], None
+        return None, (f"{what} changed by only {rise:.{digits}f} {unit} over the clip, "
+                      f"within its noise floor of {floor:.{digits}f} {unit}")
+    level = moving_median(np.asarray(t, dtype=np.float64), np.asarray(values, dtype=np.float64), HOLD_S / 2)
+    near = np.flatnonzero(level >= top[0] - floor)
+    dips = np.concatenate([[0], np.cumsum(level < top[0] - floor)])
+    starts = near[np.r_[True, dips[near[1:]] > dips[near[:-1] + 1]]]
+    if starts.size > 1:
+        times = ", ".join(f"{t[row]:.2f}" for row in starts[:4]) + (", ..." if starts.size > 4 else "")
+        return None, (f"{what} comes within its noise floor of {floor:.{digits}f} {unit} of its maximum at "
+                      f"{starts.size} separate times ({times} s): no one moment stands out")
+    middle = (t[near[0]] + t[near[-1]]) / 2
+    return int(near[np.argmin(np.abs(t[near] - middle))]), None
 
 
 def _smooth_points(series: PoseSeries, name: str, mask: np.ndarray) -> np.ndarray:

@@ -81,6 +81,7 @@ class SubjectTracker:
         self._lookalikes = 0  # others seen whose torso colours pass the identity gate's colour test
         self._rivals = 0  # others who passed the identity gate's position and size tests in the last search
         self._confirmed = False  # followed CONFIRM frames since acquired: a person, not a false start
+        self._fresh = 0  # poses since the landmarker last started afresh on him (found, re-found, reframed)
 
     @property
     def following(self) -> bool:
@@ -237,11 +238,18 @@ class SubjectTracker:
         from the side (the model seeing half a body, then more), the crop grew
         for 10-15 frames and a still player's elbow then read 150-160 degrees for
         15 frames, against 166-171 before he left. A smooth zoom is followed by
-        the crop's filter without a restart; a jump is not.
+        the crop's filter without a restart; a jump is not. Nor is a size read
+        while the landmarker is still settling after a fresh start (the frames
+        the settling gate drops): its reading of the player's extent moves then
+        (seen on a 1080p clip: 600 and 740 px on alternate frames), and a re-read
+        on each move cost 7 model calls and restarted the settling.
         """
+        self._fresh += 1
         state = self._crop_state[0] if self._crop_state is not None else None
-        if state is None or abs(math.log(CROP * person.size / state[2])) < math.log(1 + RESIZED):
+        if (state is None or self._fresh < quality.SETTLE_FRAMES
+                or abs(math.log(CROP * person.size / state[2])) < math.log(1 + RESIZED)):
             return person, "tracked"
+        self._fresh = 0
         person = self._refined(bgr, timestamp_ms, person)
         self._size = 0.0  # his size is what the re-read says, as after a find
         return person, "reframed"
@@ -314,7 +322,7 @@ class SubjectTracker:
         self._velocity = np.zeros(2)
         self._reference = None
         self._size = 0.0
-        self._age = 0
+        self._age = self._fresh = 0
         self._update(person, torso_colours(bgr, person), continuous=False)
         self._steady(person)
         self._start = (self._centre, self._velocity, self._size)
@@ -342,7 +350,7 @@ class SubjectTracker:
         self.stats.reacquisitions += 1
         self._lost_since_ms = None
         self._lost = 0
-        self._age = 0
+        self._age = self._fresh = 0
         self._velocity = np.zeros(2)
         self._size = 0.0  # his size is what he is now, as after the first find
         self._update(person, torso_colours(bgr, person), continuous=False)
