@@ -186,21 +186,17 @@ class SubjectTracker:
     def _refined(self, bgr: np.ndarray, timestamp_ms: float, found: Person) -> Person:
         """The find again, from the VIDEO landmarker on a crop around it, and the landmarker settled there.
 
-        A search window or tile may show the player small, and its pose can be
-        crumpled: a first crop (CROP_FIRST sizes) shows him large. A second, of
-        CROP sizes around that re-read, measures him as tracking will (the same
-        player reads 15-25 % larger in it than in the first); the crop he is then
-        tracked in (CROP sizes around the second read) is passed WARM_UP times,
-        so that the landmarker's tracking, which smooths in the crop's
-        coordinates, has settled on exactly the picture it will go on seeing
-        (measured: without the passes the next 5-8 poses were off by up to 30
-        degrees at the elbow; with a crop of another size than the tracking crop,
-        the elbow drifted by 10-15 degrees for half a second while the crop
-        caught up). If a crop shows someone else (or nobody), the find is kept and
-        the landmarker starts afresh in the next frame's crop: each read tracks
-        from the one before, and VIDEO mode often does not carry that across
-        crops of different sizes (counted on two test clips: 7 of 8 re-reads
-        stopped early). The settling gate covers both ways.
+        A search window or tile may show the player small, and its pose can be crumpled: a first crop
+        (CROP_FIRST sizes) shows him large. A second, of CROP sizes around that re-read, measures him as
+        tracking will (the same player reads 15-25 % larger in it than in the first); the crop he is then
+        tracked in (CROP sizes around the second read) is passed WARM_UP times, so that the landmarker's
+        tracking, which smooths in the crop's coordinates, has settled on exactly the picture it will go on
+        seeing (measured: without the passes the next 5-8 poses were off by up to 30 degrees at the elbow; with
+        a crop of another size than the tracking crop, the elbow drifted by 10-15 degrees for half a second
+        while the crop caught up). If a crop shows someone else (or nobody), the find is kept and the landmarker
+        starts afresh in the next frame's crop: each read tracks from the one before, and VIDEO mode often does
+        not carry that across crops of different sizes (counted on two test clips: 7 of 8 re-reads stopped
+        early). The settling gate covers both ways.
         """
         self._forget()
         read: tuple[Person, Window | None] | None = (found, None)
@@ -233,16 +229,12 @@ class SubjectTracker:
         """A player whose size is more than RESIZED off the crop's (he grew or shrank faster than the crop
         follows) is re-read on a crop sized for him now ("reframed").
 
-        The landmarker smooths in the crop's coordinates, so a crop that grows or
-        shrinks under it makes its tracking drift: while a player walked back in
-        from the side (the model seeing half a body, then more), the crop grew
-        for 10-15 frames and a still player's elbow then read 150-160 degrees for
-        15 frames, against 166-171 before he left. A smooth zoom is followed by
-        the crop's filter without a restart; a jump is not. Nor is a size read
-        while the landmarker is still settling after a fresh start (the frames
-        the settling gate drops): its reading of the player's extent moves then
-        (seen on a 1080p clip: 600 and 740 px on alternate frames), and a re-read
-        on each move cost 7 model calls and restarted the settling.
+        The landmarker smooths in the crop's coordinates, so a crop that grows under it makes its
+        tracking drift (a player walking back in from the side: the crop grew for 10-15 frames, and a
+        still elbow read 150-160 degrees for 15 frames against 166-171 before). A smooth zoom is followed
+        by the crop's filter; a jump is not. Nor is a size read while the landmarker settles after a fresh
+        start (poses the settling gate drops): its reading of the extent moves then (600 and 740 px on
+        alternate frames of a 1080p clip), and each re-read cost 7 model calls and restarted the settling.
         """
         self._fresh += 1
         state = self._crop_state[0] if self._crop_state is not None else None
