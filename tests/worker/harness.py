@@ -267,3 +267,13 @@ def _close(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+def assert_handed_back(worker: WorkerProcess, stack: Stack, job_id: str) -> dict:
+    """The worker handed the job back at a stop: lease released, row queued for its next attempt.
+    Returns the `job.handed_back` event for the caller's own checks."""
+    (handed_back,) = worker.events("job.handed_back")
+    assert handed_back["lease_released"] is True
+    row = stack.row(job_id)
+    assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
+    return handed_back

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.aws import create_queues
-from tests.worker.harness import STANDINS, Stack, TcpProxy, WorkerProcess, wait_until
+from tests.worker.harness import STANDINS, Stack, TcpProxy, WorkerProcess, assert_handed_back, wait_until
 
 StartWorker = Callable[[dict[str, str]], WorkerProcess]
 
@@ -65,10 +65,7 @@ def test_sigterm_stops_a_worker_whose_analysis_hangs_within_the_stop_window(
     worker.signal(signal.SIGTERM)
     assert worker.wait(10) == 0
     assert time.monotonic() - signalled < 8  # the 3 s window, with room for a loaded machine
-    (handed_back,) = worker.events("job.handed_back")
-    assert handed_back["lease_released"] is True
-    row = pg_stack.row(job_id)
-    assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
+    assert_handed_back(worker, pg_stack, job_id)
     assert pg_stack.queues.counts() == (1, 0)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import Motion, person_photo, synthesize_video
-from tests.worker.harness import Stack, WorkerProcess, wait_until
+from tests.worker.harness import Stack, WorkerProcess, assert_handed_back, wait_until
 from worker.config import pose_model_path
 
 StartWorker = Callable[[dict[str, str]], WorkerProcess]
@@ -89,10 +89,7 @@ def test_sigterm_hands_back_a_two_process_job_and_leaves_no_process_behind(
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0
     assert time.monotonic() - signalled < 10  # the 2 s window, with room for a loaded machine
-    (handed_back,) = worker.events("job.handed_back")
-    assert handed_back["lease_released"] is True
-    row = pg_stack.row(job_id)
-    assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
+    assert_handed_back(worker, pg_stack, job_id)
     wait_until(lambda: not any(alive(pid) for pid in (analysis, *segments)), 10, "every analysis process to end")
     assert pg_stack.job_scratch() == []
 

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.standins import write_clip
-from tests.worker.harness import (PROTECT, UNPROTECT, FakeEcsAgent, Stack, TcpProxy, WorkerProcess, run_cli,
+from tests.worker.harness import (PROTECT, UNPROTECT, FakeEcsAgent, Stack, TcpProxy, WorkerProcess,
+                                  assert_handed_back, run_cli,
                                   wait_until)
 
 StartWorker = Callable[[dict[str, str]], WorkerProcess]
@@ -137,11 +138,8 @@ def test_sigterm_hands_back_a_job_that_cannot_finish_in_time(
     worker.wait_for("job.analysis_started", job_id=job_id)
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0
-    (handed_back,) = worker.events("job.handed_back")
+    handed_back = assert_handed_back(worker, pg_stack, job_id)
     assert "the analysis needs about" in handed_back["reason"]  # projected from progress, not the deadline
-    assert handed_back["lease_released"] is True
-    row = pg_stack.row(job_id)
-    assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
     assert pg_stack.queues.counts() == (1, 0)  # visible again at once
     assert pg_stack.job_scratch() == []
 
