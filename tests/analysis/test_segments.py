@@ -9,7 +9,7 @@ import pytest
 from tests.analysis.synthetic import Figure, animate
 from worker.analysis.pictures import CropReservoir
 from worker.analysis.pose import PoseSample
-from worker.analysis.segments import (SAME_PERSON, Part, Segment, join, merge_stats, plan, seam_problem,
+from worker.analysis.segments import (SAME_PERSON, Handicap, Part, Segment, join, merge_stats, plan, seam_problem,
                                       stats_delta)
 from worker.analysis.stream import Collected
 from worker.analysis.track import TrackStats
@@ -76,6 +76,24 @@ def test_plan_with_four_processes_balances_the_warm_ups():
     assert all(s.keep_from_ms - s.warm_from_ms == pytest.approx(2000.0) for s in segments[1:])
     work = [e - s.warm_from_ms for s, e in zip(segments, ends)]
     assert max(work) - min(work) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_plan_gives_the_first_segment_what_a_child_loses_starting(processes):
+    handicap = Handicap(start_s=1.5, skip=0.05)
+    segments = plan(120.0, processes, warm_up_s=1.0, min_segment_s=3.0, handicap=handicap)
+    ends = [(s.until_ms or 120000.0) / 1000.0 for s in segments]
+    cost = [e - s.warm_from_ms / 1000.0 + (handicap.before(s.warm_from_ms / 1000.0) if s.index else 0.0)
+            for s, e in zip(segments, ends)]
+    assert max(cost) - min(cost) == pytest.approx(0.0, abs=1e-6)
+    kept = [e - s.keep_from_ms / 1000.0 for s, e in zip(segments, ends)]
+    assert kept == sorted(kept, reverse=True) and kept[0] - kept[-1] > 1.5
+    assert [s.keep_from_ms for s in segments[1:]] == [1000.0 * e for e in ends[:-1]]
+
+
+def test_plan_drops_a_child_whose_handicap_leaves_it_too_little():
+    assert len(plan(12.0, 2, warm_up_s=1.0, min_segment_s=3.0)) == 2
+    assert len(plan(12.0, 2, warm_up_s=1.0, min_segment_s=3.0, handicap=Handicap(start_s=6.0))) == 1
 
 
 @pytest.mark.parametrize("duration, processes, count", [

@@ -19,7 +19,6 @@ were missing stay missing.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 CUTOFF_HZ = 6.0
 ORDER = 2
@@ -94,6 +93,23 @@ def noise_sigma(raw: np.ndarray, smooth: np.ndarray) -> float | None:
     return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
 
 
+def moving_median(t: np.ndarray, values: np.ndarray, half_window_s: float) -> np.ndarray:
+    """Median of the finite samples within +-half_window_s of each finite sample (NaN elsewhere)."""
+    out = np.full(values.shape, np.nan)
+    rows = np.flatnonzero(np.isfinite(values))
+    if rows.size == 0:
+        return out
+    tt, vv = t[rows], values[rows]
+    lo = np.searchsorted(tt, tt - half_window_s - 1e-9, side="left")
+    hi = np.searchsorted(tt, tt + half_window_s + 1e-9, side="right")
+    width = int((hi - lo).max())
+    padded = np.concatenate([vv, np.full(width, np.nan)])
+    index = lo[:, None] + np.arange(width)[None, :]
+    windows = np.where(index < hi[:, None], padded[np.minimum(index, padded.size - 1)], np.nan)
+    out[rows] = np.nanmedian(windows, axis=1)
+    return out
+
+
 def _filter_run(t: np.ndarray, y: np.ndarray, cutoff_hz: float, order: int) -> np.ndarray:
     if y.size < 4:
         return y
@@ -104,6 +120,8 @@ def _filter_run(t: np.ndarray, y: np.ndarray, cutoff_hz: float, order: int) -> n
     if cutoff_hz >= fs / 2.2:
         return y
     grid = np.arange(t[0], t[-1] + step / 2, step)
+    from scipy.signal import butter, sosfiltfilt  # here: it costs a segment process 0.9 s of start-up
+
     sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
     # sosfiltfilt's default padding needs more samples than a short run has.
     padlen = min(3 * (2 * len(sos) + 1), grid.size - 1)

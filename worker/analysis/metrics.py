@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.analysis import geometry
-from worker.analysis.filters import lowpass, noise_sigma
+from worker.analysis.filters import lowpass, moving_median, noise_sigma
 from worker.analysis.series import (BODY_CHAIN, MIN_FRAMES, VISIBLE, Handedness, PoseSeries, body_height, confidence,
                                     guess_handedness, masked, torso_length)
 
@@ -113,23 +113,6 @@ def sustained(t: np.ndarray, values: np.ndarray, largest: bool, hold_s: float = 
     level = moving_median(np.asarray(t, dtype=np.float64), v, hold_s / 2)
     row = int(np.nanargmax(level) if largest else np.nanargmin(level))
     return float(level[row]), row
-
-
-def moving_median(t: np.ndarray, values: np.ndarray, half_window_s: float) -> np.ndarray:
-    """Median of the finite samples within +-half_window_s of each finite sample (NaN elsewhere)."""
-    out = np.full(values.shape, np.nan)
-    rows = np.flatnonzero(np.isfinite(values))
-    if rows.size == 0:
-        return out
-    tt, vv = t[rows], values[rows]
-    lo = np.searchsorted(tt, tt - half_window_s - 1e-9, side="left")
-    hi = np.searchsorted(tt, tt + half_window_s + 1e-9, side="right")
-    width = int((hi - lo).max())
-    padded = np.concatenate([vv, np.full(width, np.nan)])
-    index = lo[:, None] + np.arange(width)[None, :]
-    windows = np.where(index < hi[:, None], padded[np.minimum(index, padded.size - 1)], np.nan)
-    out[rows] = np.nanmedian(windows, axis=1)
-    return out
 
 
 def _num(x: float | None, digits: int = 1) -> float | None:

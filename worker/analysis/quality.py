@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from worker.analysis.landmarks import INDEX
-from worker.analysis.metrics import moving_median
+from worker.analysis.filters import moving_median
 
 OK, NO_POSE, SETTLING, SEGMENTS, EDGE, IDENTITY = 0, 1, 2, 3, 4, 5
 CODES = ("ok", "no_pose", "settling", "segment_lengths", "frame_edge", "identity")

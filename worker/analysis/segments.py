@@ -36,27 +36,56 @@ class Segment:
     until_ms: float | None  # None: to the end of the video
 
 
-def plan(duration_s: float | None, processes: int, warm_up_s: float = WARM_UP_S,
-         min_segment_s: float = MIN_SEGMENT_S) -> list[Segment]:
-    """Split a clip into at most `processes` segments of equal work (the warm-ups included).
+@dataclass(frozen=True)
+class Handicap:
+    """What a child process pays before its warm-up starts, in seconds of clip that one process analyses
+    in the same wall time: the first segment runs in the analysis process, which is ready when the
+    children are started, so it is given that much more of the clip."""
 
-    Work is the frames analysed: the first segment has no warm-up, so it keeps
-    `warm_up_s` more of the clip than the others. Fewer segments when a share
+    start_s: float = 0.0  # spawn, imports and model load
+    skip: float = 0.0  # per second of clip before the warm-up, decoded and dropped (exact frame selection)
+
+    def before(self, warm_from_s: float) -> float:
+        return self.start_s + self.skip * warm_from_s
+
+
+def plan(duration_s: float | None, processes: int, warm_up_s: float = WARM_UP_S,
+         min_segment_s: float = MIN_SEGMENT_S, handicap: Handicap = Handicap()) -> list[Segment]:
+    """Split a clip into at most `processes` segments that end at the same time.
+
+    A segment's cost is its analysed frames (its warm-up included) plus, for
+    a child, its handicap. The first has no warm-up and no handicap, so it
+    keeps more of the clip than the others. Fewer segments when a kept share
     would be under `min_segment_s`; one when the length is unknown.
     """
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
-    whole = [Segment(0, 0.0, 0.0, None)]
     if duration_s is None or not np.isfinite(duration_s) or duration_s <= 0:
-        return whole
-    count = min(processes, int((duration_s - warm_up_s) // min_segment_s))
-    if count <= 1:
-        return whole
-    share = (duration_s + (count - 1) * warm_up_s) / count
-    bounds = [0.0, share] + [share + k * (share - warm_up_s) for k in range(1, count - 1)]
-    ms = [1000.0 * b for b in bounds]
-    return [Segment(k, max(0.0, ms[k] - 1000.0 * warm_up_s) if k else 0.0, ms[k],
-                    ms[k + 1] if k + 1 < count else None) for k in range(count)]
+        return [Segment(0, 0.0, 0.0, None)]
+    for count in range(min(processes, int(duration_s // min_segment_s)), 1, -1):
+        bounds = _equal_cost_bounds(duration_s, count, warm_up_s, handicap)
+        if min(np.diff(bounds)) >= min_segment_s and bounds[1] > warm_up_s:
+            ms = [1000.0 * b for b in bounds]
+            return [Segment(k, 1000.0 * (bounds[k] - warm_up_s) if k else 0.0, ms[k],
+                            ms[k + 1] if k + 1 < count else None) for k in range(count)]
+    return [Segment(0, 0.0, 0.0, None)]
+
+
+def _equal_cost_bounds(duration_s: float, count: int, warm_up_s: float, handicap: Handicap) -> list[float]:
+    """Segment bounds (0 ... duration_s) where every segment costs the same; each bound is affine in that
+    cost, so two trial costs give it exactly."""
+    def bounds(cost: float) -> list[float]:
+        b = [0.0, cost]
+        for _ in range(count - 1):
+            warm_from = b[-1] - warm_up_s
+            b.append(warm_from + cost - handicap.before(warm_from))
+        return b
+
+    at0, at1 = bounds(0.0), bounds(1.0)
+    cost = (duration_s - at0[-1]) / (at1[-1] - at0[-1])
+    out = bounds(cost)
+    out[-1] = duration_s
+    return out
 
 
 @dataclass
