@@ -16,6 +16,7 @@ from worker.analysis.cricket import analyse_cricket
 from worker.analysis.cutoff import cutoff_hz
 from worker.analysis.filters import lowpass
 from worker.analysis.landmarks import INDEX
+from worker.analysis.motion import spline_slope
 from worker.analysis.series import PoseSeries
 from worker.analysis.video import VideoReader
 from worker.options import parse_options
@@ -361,3 +362,14 @@ def test_a_lost_landing_frame_keeps_the_contact_within_a_frame(kind: str, feet: 
         event = out["events"][name]
         assert event["time_s"] is not None, f"{name}: {event['reason']}"
         assert abs(event["time_s"] - m.events[name]) <= 1 / 60 + 1e-4, (name, event["time_s"], m.events[name])
+
+
+@pytest.mark.parametrize("n", [4, 5, 9])
+def test_speed_peak_spline_is_scipys_not_a_knot_cubic_spline(n):
+    from scipy.interpolate import CubicSpline
+
+    rng = np.random.default_rng(n)
+    t = np.cumsum(rng.uniform(0.01, 0.05, n))
+    xy = rng.normal(size=(n, 2))
+    grid = np.linspace(t[0], t[-1], 151)
+    np.testing.assert_allclose(spline_slope(t, xy, grid), CubicSpline(t, xy)(grid, 1), rtol=0, atol=1e-9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.analysis.filters import lowpass
+from worker.analysis.filters import butterworth, filtfilt, lowpass
 
 
 def amplitude(y: np.ndarray) -> float:
@@ -59,3 +59,13 @@ def test_runs_too_short_to_filter_are_dropped_and_too_coarse_ones_come_back_unch
     y10 = np.random.default_rng(1).normal(size=t10.size)
     np.testing.assert_array_equal(lowpass(t10, y10), y10)
     assert np.isnan(lowpass(t3, np.full(3, np.nan))).all()
+
+
+@pytest.mark.parametrize("fs", [14.0, 25.0, 30.0, 60.0, 120.0])
+@pytest.mark.parametrize("n", [4, 5, 10, 11, 300])
+def test_the_filter_is_scipys_butterworth_filtfilt(fs, n):
+    from scipy.signal import butter, sosfiltfilt
+
+    x = np.cumsum(np.random.default_rng(n).normal(size=n)) + 5.0
+    expected = sosfiltfilt(butter(2, 6.0, fs=fs, output="sos"), x, padlen=min(9, n - 1))
+    np.testing.assert_allclose(filtfilt(butterworth(6.0, fs), x), expected, rtol=0, atol=1e-9)
