@@ -9,7 +9,7 @@ import pytest
 from tests.analysis.synthetic import Figure, animate
 from worker.analysis.pictures import CropReservoir
 from worker.analysis.pose import PoseSample
-from worker.analysis.segments import (SAME_PERSON, Handicap, Part, Segment, join, merge_stats, plan, seam_problem,
+from worker.analysis.segments import (SAME_PERSON, FloatingSeam, Handicap, Part, Segment, join, merge_stats, plan, seam_problem,
                                       stats_delta)
 from worker.analysis.stream import Collected
 from worker.analysis.track import TrackStats
@@ -193,3 +193,59 @@ def test_thinned_pictures_stay_within_capacity():
         assert isinstance(part.collected.crops, CropReservoir)
     joined, _ = join(parts)
     assert len(joined.crops.items) == joined.crops.capacity
+
+
+def float_through(xy: np.ndarray, segments: list[Segment], parts: list[Part],
+                  events: list[str]) -> tuple[FloatingSeam, Part]:
+    """The first segment's pass as stream.stream drives it: past its planned end while the seam says so."""
+    seam = FloatingSeam(segments, lambda k: parts[k])
+    rows = []
+    for k in range(len(xy)):
+        ms = k * 1000.0 / FPS
+        if ms >= segments[0].until_ms and not seam(single_pass(xy, events, range(0, k)), ms):
+            break
+        rows.append(k)
+    first = single_pass(xy, events, range(0, rows[-1] + 1))
+    return seam, Part(segments[0], first, DecodeStats(len(rows), len(rows), first.timestamps_ms[-1]),
+                      TrackStats(), {})
+
+
+def test_a_seam_during_a_loss_moves_on_to_the_next_steady_stretch():
+    xy = motion(200)
+    segments = plan(len(xy) / FPS, 2, warm_up_s=1.0, min_segment_s=2.0)
+    seam_row = int(segments[1].keep_from_ms * FPS / 1000.0)
+    events = ["tracked"] * len(xy)
+    for row in range(seam_row - 4, seam_row + 6):  # lost and re-found around the planned seam
+        events[row] = "lost" if row < seam_row + 5 else "reacquired"
+    parts = parts_for(xy, segments, events=events)
+    later = {1: parts[1]}
+    later[1].collected.events = ["tracked"] * len(later[1].collected.events)  # the later one never lost him
+    seam, first = float_through(xy, segments, later, events)
+    assert seam.at_ms is not None and seam.at_ms > segments[0].until_ms
+    joined_parts = seam.parts(first, [parts[1]])
+    assert seam_problem(*joined_parts) is None
+    joined, _ = join(joined_parts)
+    assert joined.frame_index == list(range(len(xy)))  # every frame once, in order
+    cut = joined_parts[0].segment.until_ms
+    assert joined.events[:int(cut * FPS / 1000.0)] == events[:int(cut * FPS / 1000.0)]  # the single pass's
+
+
+def test_a_later_segment_that_never_agrees_leaves_the_first_to_the_end():
+    xy = motion(150)
+    segments = plan(len(xy) / FPS, 2, warm_up_s=1.0, min_segment_s=2.0)
+    parts = parts_for(xy, segments, later=xy + np.array([2.0 * SAME_PERSON * 400.0, 0.0]))
+    seam, first = float_through(xy, segments, {1: parts[1]}, ["tracked"] * len(xy))
+    assert seam.at_ms is None
+    (whole,) = seam.parts(first, [parts[1]])
+    assert whole.segment.until_ms is None and join([whole])[0].frame_index == list(range(len(xy)))
+
+
+def test_kept_counters_follow_a_moved_seam():
+    at_keep = TrackStats(acquisitions=1, search_calls=10)
+    later = dataclasses.replace(at_keep, reacquisitions=1, search_calls=16)
+    end = dataclasses.replace(later, search_calls=20)
+    part = Part(Segment(1, 4000.0, 5000.0, None), Collected(), DecodeStats(), end, {},
+                marks=[(5000.0, at_keep), (5600.0, later)])
+    assert (part.kept_stats().reacquisitions, part.kept_stats().search_calls) == (1, 10)
+    moved = part.keeping_from(6000.0).kept_stats()
+    assert (moved.acquisitions, moved.reacquisitions, moved.search_calls) == (0, 0, 4)

@@ -6,10 +6,11 @@ first segment runs in this process; each other one in a child started
 through worker.supervisor (spawned, killed when this process ends or fails,
 its crash reported as AnalysisCrashed).
 Children decode from the start and skip to their warm-up (exact frame
-selection, see VideoReader.frames). After the join, every seam is checked
-(segments.seam_problem); where the later segment may have followed someone
-else, everything from the earlier segment on is analysed again in this
-process, and the result's timings say so (`seam_reruns`).
+selection, see VideoReader.frames). Every seam is checked
+(segments.seam_problem). The first one floats: this process goes on past
+its planned end until the next segment's rows agree with its own
+(`seam_moved_s`). Where a later seam fails, everything from the earlier
+segment on is analysed again in this process (`seam_reruns`).
 """
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ import copy
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from worker.analysis.model import load_verified_model
 from worker.analysis.pose import PoseFinder, PoseTracker
-from worker.analysis.segments import Handicap, Part, Segment, join, merge_stats, plan, seam_problem, stats_delta
+from worker.analysis.segments import FloatingSeam, Handicap, Part, Segment, join, merge_stats, plan, seam_problem
 from worker.analysis.stream import Collected, Progress, stream
 from worker.analysis.track import SubjectTracker
 from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader, init_opencv
@@ -47,12 +49,13 @@ class _Cancelled(Exception):
 
 def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
                     progress: Progress | None, segment: Segment, options: AnalysisOptions,
-                    model: bytes | None = None) -> Part:
+                    model: bytes | None = None, further: Callable[[Collected, float], bool] | None = None) -> Part:
     """One segment's pass (the whole clip for Segment(0, 0, 0, None)); a child's entry point too.
 
     A child reads the model itself (`model` None, 30 ms): the bytes in its start-up
     arguments would be written into a pipe that blocks for good when the child
     dies before reading them (CPython's spawn keeps the pipe's read end open).
+    `further`: see stream.stream (the caller knows where the segment then ended).
     """
     init_opencv()
     model = model if model is not None else load_verified_model(options.model_path)
@@ -64,11 +67,14 @@ def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | 
                 PoseFinder(options=opts.pose, model=model) as finder:
             timings["model_load_s"] = time.perf_counter() - tick
             follow = SubjectTracker(tracker, finder, opts.subject)
-            at_keep: list[Any] = []
-            collected = stream(reader, follow, opts.max_fps, progress, timings, segment,
-                               lambda: at_keep.append(copy.deepcopy(follow.stats)))
-        kept = stats_delta(follow.stats, at_keep[0] if at_keep else follow.stats)
-        return Part(segment, collected, reader.stats, kept, timings)
+            marks: list[tuple[float, Any]] = []
+
+            def mark(ms: float) -> None:
+                if not marks or marks[-1][1] != follow.stats:
+                    marks.append((ms, copy.deepcopy(follow.stats)))
+
+            collected = stream(reader, follow, opts.max_fps, progress, timings, segment, mark, further)
+        return Part(segment, collected, reader.stats, follow.stats, timings, marks)
 
 
 def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int, progress: Progress | None,
@@ -89,7 +95,8 @@ def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int
         part = analyse_segment(video_path, progress=progress, segment=segments[0], options=opts, model=model)
         parts = [part]
     else:
-        parts = _in_parallel(video_path, opts, model, segments, _Combined(progress, info, segments))
+        parts, timings["seam_moved_s"] = _in_parallel(video_path, opts, model, segments,
+                                                      _Combined(progress, info, segments))
     reruns = 0
     for k in range(1, len(parts)):
         if seam_problem(parts[k - 1], parts[k]) is not None:
@@ -104,7 +111,7 @@ def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int
     timings["model_load_s"] = read_s + max(p.timings["model_load_s"] for p in parts)
     for name in ("decode_s", "inference_s"):
         timings[name] = sum(p.timings[name] for p in parts)
-    return info, collected, decode, merge_stats([p.track for p in parts])
+    return info, collected, decode, merge_stats([p.kept_stats() for p in parts])
 
 
 def _handicap(info: VideoInfo, max_fps: float | None) -> Handicap:
@@ -151,7 +158,7 @@ class _Combined:
 
 
 def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: bytes, segments: list[Segment],
-                 combined: _Combined) -> list[Part]:
+                 combined: _Combined) -> tuple[list[Part], float]:
     from worker.supervisor import Supervised
 
     supervised = Supervised(_SEGMENT_SPEC, name="cricksy-segment")
@@ -185,8 +192,17 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
             raise failures[0]
         own(decoded, total)
 
+    def finished(k: int) -> Part:
+        while k not in results:
+            threads[k - 1].join(0.1)
+            if failures:
+                raise failures[0]
+        return results[k]
+
+    seam = FloatingSeam(segments, finished)
     try:
-        results[0] = analyse_segment(video_path, progress=here, segment=segments[0], options=opts, model=model)
+        first = analyse_segment(video_path, progress=here, segment=segments[0], options=opts, model=model,
+                                further=seam)
         while any(t.is_alive() for t in threads):
             for thread in threads:
                 thread.join(0.1)
@@ -198,5 +214,4 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
             thread.join()
     if failures:
         raise failures[0]
-    return [results[s.index] for s in segments]
-
+    return seam.parts(first, [results[s.index] for s in segments[1:]]), round(seam.moved_s, 3)

@@ -4,12 +4,15 @@ Each segment after the first starts WARM_UP_S early: the tracker finds the
 player and settles on him there, and those rows are only used to check the
 seam, then dropped. A later segment does not know whom the earlier one
 followed, so the join is only trusted where both followed the same person
-through the end of the overlap (`seam_problem`); anywhere else the caller
-re-runs sequentially. A wrong join is worse than a slower job.
+through the end of the overlap (`seam_problem`). The first segment may go on
+past its planned end until that holds (`FloatingSeam`); at any other seam
+the caller re-runs sequentially. A wrong join is worse than a slower job.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,12 +98,28 @@ class Part:
     segment: Segment
     collected: Collected
     decode: DecodeStats
-    track: Any  # track.TrackStats of the kept rows only (`stats_delta`)
+    track: Any  # track.TrackStats at the end of the segment
     timings: dict[str, float]
+    marks: list[tuple[float, Any]] = dataclasses.field(default_factory=list)  # (ms, TrackStats before that
+    # frame) from the first kept frame on, whenever they changed: the counters of the kept rows wherever
+    # the seam ends up (`kept_stats`)
 
     def first_kept(self) -> int:
         stamps = self.collected.timestamps_ms
         return next((row for row, ms in enumerate(stamps) if ms >= self.segment.keep_from_ms), len(stamps))
+
+    def kept_stats(self) -> Any:
+        """The counters of the kept rows only."""
+        before = [stats for ms, stats in self.marks if ms <= self.segment.keep_from_ms]
+        return stats_delta(self.track, before[-1] if before else type(self.track)())
+
+    def keeping_from(self, keep_ms: float) -> Part:
+        """This later segment as if its kept rows began at `keep_ms` (a seam moved on), the check window
+        as long as before."""
+        shift = keep_ms - self.segment.keep_from_ms
+        segment = dataclasses.replace(self.segment, warm_from_ms=self.segment.warm_from_ms + shift,
+                                      keep_from_ms=keep_ms)
+        return dataclasses.replace(self, segment=segment)
 
 
 def stats_delta(end: Any, start: Any) -> Any:
@@ -140,25 +159,29 @@ def merge_stats(parts: list[Any]) -> Any:
 def seam_problem(earlier: Part, later: Part) -> str | None:
     """Why the later segment may not follow the earlier one at their seam (None: same person, joinable).
 
-    Joinable when, on the last CHECK_SHARE of the overlap, both tracked a
-    pose on every frame and the poses are the same person (landmarks within
-    SAME_PERSON body heights), or when nobody was ever followed in the earlier
-    segment and the later one has nobody there either (both are still
-    searching the same way). Anything else (a loss, a re-acquisition, a young
-    track at the seam) depends on state the later segment cannot have.
+    Joinable when, on the last CHECK_SHARE of the overlap (at least
+    CHECK_MIN_ROWS frames), both tracked a pose on every frame and the poses
+    are the same person (landmarks within SAME_PERSON body heights), or when
+    nobody was ever followed in the earlier segment and the later one has
+    nobody there either (both are still searching the same way). Anything
+    else (a loss, a re-acquisition, a young track at the seam) depends on
+    state the later segment cannot have.
     """
     keep = later.segment.keep_from_ms
-    mine = {idx: row for row, (idx, ms) in enumerate(zip(earlier.collected.frame_index,
-                                                         earlier.collected.timestamps_ms)) if ms < keep}
-    shared = [(mine[idx], row) for row, idx in enumerate(later.collected.frame_index[:later.first_kept()])
-              if idx in mine]
-    if not shared:
-        return "the segments do not overlap"
-    for a, b in shared:
-        if earlier.collected.timestamps_ms[a] != later.collected.timestamps_ms[b]:
-            raise RuntimeError(f"frame {earlier.collected.frame_index[a]} has two timestamps in two decoders")
-    window = shared[-max(CHECK_MIN_ROWS, int(len(shared) * CHECK_SHARE)):]
+    since = keep - CHECK_SHARE * (keep - later.segment.warm_from_ms)
     e, l = earlier.collected, later.collected
+    mine: dict[int, int] = {}
+    for row in range(bisect.bisect_left(e.timestamps_ms, keep) - 1, -1, -1):
+        if e.timestamps_ms[row] < since and len(mine) >= CHECK_MIN_ROWS:
+            break
+        mine[e.frame_index[row]] = row
+    window = [(mine[l.frame_index[b]], b) for b in range(later.first_kept())
+              if l.frame_index[b] in mine]
+    if not window:
+        return "the segments do not overlap"
+    for a, b in window:
+        if e.timestamps_ms[a] != l.timestamps_ms[b]:
+            raise RuntimeError(f"frame {e.frame_index[a]} has two timestamps in two decoders")
     if not any(s is not None for s in e.samples) and all(l.samples[b] is None for _, b in window):
         return None
     for a, b in window:
@@ -175,6 +198,50 @@ def seam_problem(earlier: Part, later: Part) -> str | None:
         return (f"the segments follow different people at the seam ({np.median(gaps):.2f} body heights apart, "
                 f"more than {SAME_PERSON})")
     return None
+
+
+class FloatingSeam:
+    """The first segment goes on past its planned end, frame by frame, until the next segment's rows
+    agree with its own (segments.seam_problem): a seam where the player was being searched for or
+    re-found then costs the frames to the next steady stretch, not a sequential re-run of the clip.
+    The first segment has the tracker state a single pass has, so it may follow anyone through."""
+
+    def __init__(self, segments: list[Segment], finished: Callable[[int], Part]) -> None:
+        """`finished(k)` waits for segment k's part."""
+        self.segments, self.finished = segments, finished
+        self.at_ms: float | None = None  # where the seam is, once found
+        self.asked: list[float] = []  # the frames it was asked about
+
+    @property
+    def moved_s(self) -> float:
+        """How far past its planned end the first segment went (to the end of the clip: the last frame)."""
+        return (self.asked[-1] - self.asked[0]) / 1000.0 if self.asked else 0.0
+
+    def __call__(self, collected: Collected, ms: float) -> bool:
+        """True: analyse the frame at `ms` here as well."""
+        self.asked.append(ms)
+        moved = self.finished(self._later(ms)).keeping_from(ms)
+        if moved.first_kept() >= len(moved.collected.samples):
+            return True
+        earlier = Part(dataclasses.replace(self.segments[0], until_ms=ms), collected, DecodeStats(), None, {})
+        if seam_problem(earlier, moved) is not None:
+            return True
+        self.at_ms = ms
+        return False
+
+    def parts(self, first: Part, others: list[Part]) -> list[Part]:
+        """The parts to join: the first up to the seam, then the later ones from there on."""
+        if not self.asked:
+            return [first, *others]
+        if self.at_ms is None:  # the first segment went through to the end of the clip
+            return [dataclasses.replace(first, segment=dataclasses.replace(first.segment, until_ms=None))]
+        later = self._later(self.at_ms)
+        moved = dataclasses.replace(first, segment=dataclasses.replace(first.segment, until_ms=self.at_ms))
+        return [moved, others[later - 1].keeping_from(self.at_ms), *others[later:]]
+
+    def _later(self, ms: float) -> int:
+        """The segment whose kept rows hold the frame at `ms`."""
+        return next(k for k, s in enumerate(self.segments) if k and (s.until_ms is None or ms < s.until_ms))
 
 
 def join(parts: list[Part]) -> tuple[Collected, DecodeStats]:

@@ -86,10 +86,14 @@ class Collected:
 
 def stream(
     reader: VideoReader, follow: SubjectTracker, max_fps: float | None, progress: Progress | None,
-    timings: dict[str, float], segment: Segment | None = None, at_keep: Callable[[], None] | None = None,
+    timings: dict[str, float], segment: Segment | None = None, mark: Callable[[float], None] | None = None,
+    further: Callable[[Collected, float], bool] | None = None,
 ) -> Collected:
-    """The pass over the whole clip, or over one segment of it (its warm-up included); `at_keep` is called
-    once, before the segment's first kept frame."""
+    """The pass over the whole clip, or over one segment of it (its warm-up included).
+
+    `mark(ms)` is called before each kept frame; `further(collected, ms)` at the segment's end and at
+    each frame after it, and the pass goes on through that frame while it says so (a seam that moves on).
+    """
     collected = Collected()
     total = reader.info.frames_announced
     decode_s = inference_s = 0.0
@@ -104,11 +108,14 @@ def stream(
         frame = next(frames, None)
         tock = time.perf_counter()
         decode_s += tock - tick
-        if frame is None or (until_ms is not None and frame.timestamp_ms >= until_ms):
+        if frame is None:
+            until_ms = None  # the clip ended here
             break
-        if at_keep is not None and frame.timestamp_ms >= keep_from_ms:
-            at_keep()
-            at_keep = None
+        if until_ms is not None and frame.timestamp_ms >= until_ms and (
+                further is None or not further(collected, frame.timestamp_ms)):
+            break
+        if mark is not None and frame.timestamp_ms >= keep_from_ms:
+            mark(frame.timestamp_ms)
         if not collected.samples:
             collected.height, collected.width = frame.image.shape[:2]
         seen = follow.step(frame.image, frame.timestamp_ms)
