@@ -112,6 +112,7 @@ def measure(mode: str, clip: Path) -> dict:
         result = json.loads((out / "result.json").read_text())
         figures.update(frames=result["video"]["frames_analyzed"], duration_s=result["video"]["duration_s"],
                        processes=result["timings"]["processes"], seam_reruns=result["timings"]["seam_reruns"],
+                       seam_moved_s=result["timings"].get("seam_moved_s", 0.0),
                        coverage=result["tracking"]["coverage"])
     shutil.rmtree(out, ignore_errors=True)
     return figures

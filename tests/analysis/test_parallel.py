@@ -107,6 +107,7 @@ def test_a_segment_that_follows_someone_else_is_never_joined(make_scene_video):
     two, arrays_two, calls = run(video, 2)
     assert two["timings"]["seam_reruns"] == 0 and two["timings"]["seam_moved_s"] > 3.0
     done = [d for d, _ in calls]
-    assert done == sorted(done) and done[-1] == calls[-1][1] == one["video"]["frames_total"]
+    assert done == sorted(done), "progress went back when the first segment went on"
+    assert calls[-1][1] > one["video"]["frames_total"] and done[-1] == calls[-1][1]  # the extension is more work
     assert_same_analysis(one, two, arrays_one, arrays_two)
     assert not arrays_two["detected"][arrays_two["timestamp_ms"] > 4000].any(), "the umpire was joined in"

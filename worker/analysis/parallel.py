@@ -135,7 +135,11 @@ def _again(progress: Progress | None, info: VideoInfo, redo: Segment) -> Progres
 
 
 class _Combined:
-    """Progress of all segments as one count of the clip's frames (warm-ups included in the total)."""
+    """Progress of all segments as one count of the clip's frames (warm-ups included in the total).
+
+    Once the first segment goes past its planned end (a floating seam), the rest of the clip after
+    that end is added to the total, as the most it may have to do: the count never goes back, and
+    the worker's stop-window projection is not told the job is nearly done when it may not be."""
 
     def __init__(self, progress: Progress | None, info: VideoInfo, segments: list[Segment]) -> None:
         self.progress, self.total = progress, info.frames_announced or 0
@@ -143,6 +147,8 @@ class _Combined:
         self.first = [int(s.warm_from_ms * fps / 1000.0) for s in segments]
         self.last = [int(s.until_ms * fps / 1000.0) if s.until_ms is not None else self.total for s in segments]
         self.done = [0] * len(segments)
+        self.seam: FloatingSeam | None = None
+        self.beyond = 0  # frames the first segment analysed past its planned end
         self.lock = threading.Lock()
 
     def segment(self, k: int) -> Progress:
@@ -150,11 +156,27 @@ class _Combined:
         def report(decoded: int, total: int | None) -> None:
             with self.lock:
                 self.done[k] = max(0, min(decoded, self.last[k]) - self.first[k])
-                work = sum(b - a for a, b in zip(self.first, self.last)) or 1
-                done = round(self.total * sum(self.done) / work)
-                if self.progress is not None:
-                    self.progress(min(done, self.total), self.total or None)
+                if k == 0 and self.seam is not None:
+                    self.beyond = self.seam.went_on
+                self._report()
         return report
+
+    def finished(self) -> None:
+        with self.lock:
+            self.done = [b - a for a, b in zip(self.first, self.last)]
+            self.beyond = self.total - self.last[0] if self.beyond > 0 else 0
+            self._report()
+
+    def _report(self) -> None:
+        work = sum(b - a for a, b in zip(self.first, self.last)) or 1
+        done = min(round(self.total * sum(self.done) / work), self.total)
+        if self.progress is None:
+            return
+        if self.beyond > 0:
+            rest = max(self.total - self.last[0], self.beyond)
+            self.progress(done + self.beyond, self.total + rest)
+        else:
+            self.progress(done, self.total or None)
 
 
 def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: bytes, segments: list[Segment],
@@ -199,7 +221,7 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
                 raise failures[0]
         return results[k]
 
-    seam = FloatingSeam(segments, finished)
+    seam = combined.seam = FloatingSeam(segments, finished)
     try:
         first = analyse_segment(video_path, progress=here, segment=segments[0], options=opts, model=model,
                                 further=seam)
@@ -214,4 +236,5 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
             thread.join()
     if failures:
         raise failures[0]
+    combined.finished()
     return seam.parts(first, [results[s.index] for s in segments[1:]]), round(seam.moved_s, 3)

@@ -211,6 +211,7 @@ class FloatingSeam:
         self.segments, self.finished = segments, finished
         self.at_ms: float | None = None  # where the seam is, once found
         self.asked: list[float] = []  # the frames it was asked about
+        self.went_on = 0  # frames analysed past the planned end
 
     @property
     def moved_s(self) -> float:
@@ -221,13 +222,12 @@ class FloatingSeam:
         """True: analyse the frame at `ms` here as well."""
         self.asked.append(ms)
         moved = self.finished(self._later(ms)).keeping_from(ms)
-        if moved.first_kept() >= len(moved.collected.samples):
-            return True
         earlier = Part(dataclasses.replace(self.segments[0], until_ms=ms), collected, DecodeStats(), None, {})
-        if seam_problem(earlier, moved) is not None:
-            return True
-        self.at_ms = ms
-        return False
+        if moved.first_kept() < len(moved.collected.samples) and seam_problem(earlier, moved) is None:
+            self.at_ms = ms
+            return False
+        self.went_on += 1
+        return True
 
     def parts(self, first: Part, others: list[Part]) -> list[Part]:
         """The parts to join: the first up to the seam, then the later ones from there on."""
