@@ -164,7 +164,7 @@ class _Combined:
     def finished(self) -> None:
         with self.lock:
             self.done = [b - a for a, b in zip(self.first, self.last)]
-            self.beyond = self.total - self.last[0] if self.beyond > 0 else 0
+            self.beyond = max(self.beyond, self.total - self.last[0]) if self.beyond > 0 else 0
             self._report()
 
     def _report(self) -> None:
@@ -219,6 +219,8 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
             threads[k - 1].join(0.1)
             if failures:
                 raise failures[0]
+            if not threads[k - 1].is_alive() and k not in results:
+                raise RuntimeError(f"segment {k} ended without an answer")
         return results[k]
 
     seam = combined.seam = FloatingSeam(segments, finished)
