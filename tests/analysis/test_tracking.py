@@ -197,3 +197,23 @@ def test_a_player_is_not_reframed_while_the_landmarker_settles_after_a_fresh_sta
     assert larger == settle * 2 and reads == [quality.SETTLE_FRAMES - 1.0, steps - 1.0]
     alike = [tracker._steadied(None, 0.0, SimpleNamespace(size=110.0))[1] for _ in range(steps)]
     assert alike == ["tracked"] * steps
+
+
+def test_a_find_no_crop_confirmed_may_be_reframed_on_its_first_tracked_pose():
+    """The settling hold is for a landmarker that started afresh on a crop made for the player; a find kept
+    as the search boxed it (no crop confirmed it: `_refined` left no window) had no such start, and its
+    first tracked pose, 40 % larger than the crop is made for, is re-read at once."""
+    from types import SimpleNamespace
+
+    from worker.analysis.track import CROP, SubjectTracker
+
+    tracker = SubjectTracker(tracker=None, finder=None)
+    reads: list[float] = []
+    tracker._refined = lambda bgr, ms, person: reads.append(ms) or person
+    tracker._crop_state = (np.array([500.0, 300.0, CROP * 100.0]), np.zeros(3))
+    tracker._window = None
+    tracker._fresh = tracker._settled_unless_refined()
+    assert tracker._steadied(None, 0.0, SimpleNamespace(size=140.0))[1] == "reframed" and reads == [0.0]
+    tracker._window = object()  # a find a crop confirmed: the landmarker settles first
+    tracker._fresh = tracker._settled_unless_refined()
+    assert tracker._steadied(None, 1.0, SimpleNamespace(size=140.0))[1] == "tracked" and reads == [0.0]

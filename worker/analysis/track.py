@@ -226,16 +226,12 @@ class SubjectTracker:
         return person, window
 
     def _steadied(self, bgr: np.ndarray, timestamp_ms: float, person: Person) -> tuple[Person, str]:
-        """A player whose size is more than RESIZED off the crop's (he grew or shrank faster than the crop
-        follows) is re-read on a crop sized for him now ("reframed").
-
-        The landmarker smooths in the crop's coordinates, so a crop that grows under it makes its
-        tracking drift (a player walking back in from the side: the crop grew for 10-15 frames, and a
-        still elbow read 150-160 degrees for 15 frames against 166-171 before). A smooth zoom is followed
-        by the crop's filter; a jump is not. Nor is a size read while the landmarker settles after a fresh
-        start (poses the settling gate drops): its reading of the extent moves then (600 and 740 px on
-        alternate frames of a 1080p clip), and each re-read cost 7 model calls and restarted the settling.
-        """
+        """A player more than RESIZED off the crop's size (he grew or shrank faster than the crop follows) is
+        re-read on a crop sized for him now ("reframed"): the landmarker smooths in the crop's coordinates,
+        so a crop that grows under it makes it drift (a player walking back in: a still elbow read 150-160
+        degrees for 15 frames against 166-171 before); a smooth zoom the crop's filter follows. Not while it
+        settles after a fresh start (poses the settling gate drops): its extent moves then (600 and 740 px
+        on alternate frames at 1080p), and each re-read cost 7 model calls and restarted the settling."""
         self._fresh += 1
         state = self._crop_state[0] if self._crop_state is not None else None
         if (state is None or self._fresh < quality.SETTLE_FRAMES
@@ -245,6 +241,11 @@ class SubjectTracker:
         person = self._refined(bgr, timestamp_ms, person)
         self._size = 0.0  # his size is what the re-read says, as after a find
         return person, "reframed"
+
+    def _settled_unless_refined(self) -> int:
+        """A find no crop confirmed gave the landmarker no fresh start to settle: it may reframe at once (a
+        small player's box 50 px off: the next crop lost him, and so at every search for 3 s)."""
+        return 0 if self._window is not None else quality.SETTLE_FRAMES
 
     def _remember(self, bgr: np.ndarray, timestamp_ms: float) -> None:
         self._buffer.append((self._frame, bgr, timestamp_ms))
@@ -314,7 +315,7 @@ class SubjectTracker:
         self._velocity = np.zeros(2)
         self._reference = None
         self._size = 0.0
-        self._age = self._fresh = 0
+        self._age, self._fresh = 0, self._settled_unless_refined()
         self._update(person, torso_colours(bgr, person), continuous=False)
         self._steady(person)
         self._start = (self._centre, self._velocity, self._size)
@@ -342,7 +343,7 @@ class SubjectTracker:
         self.stats.reacquisitions += 1
         self._lost_since_ms = None
         self._lost = 0
-        self._age = self._fresh = 0
+        self._age, self._fresh = 0, self._settled_unless_refined()
         self._velocity = np.zeros(2)
         self._size = 0.0  # his size is what he is now, as after the first find
         self._update(person, torso_colours(bgr, person), continuous=False)
