@@ -148,7 +148,7 @@ class _Combined:
         self.last = [int(s.until_ms * fps / 1000.0) if s.until_ms is not None else self.total for s in segments]
         self.done = [0] * len(segments)
         self.seam: FloatingSeam | None = None
-        self.beyond = 0  # frames the first segment analysed past its planned end
+        self.complete = False
         self.lock = threading.Lock()
 
     def segment(self, k: int) -> Progress:
@@ -156,15 +156,13 @@ class _Combined:
         def report(decoded: int, total: int | None) -> None:
             with self.lock:
                 self.done[k] = max(0, min(decoded, self.last[k]) - self.first[k])
-                if k == 0 and self.seam is not None:
-                    self.beyond = self.seam.went_on
                 self._report()
         return report
 
     def finished(self) -> None:
         with self.lock:
             self.done = [b - a for a, b in zip(self.first, self.last)]
-            self.beyond = max(self.beyond, self.total - self.last[0]) if self.beyond > 0 else 0
+            self.complete = True
             self._report()
 
     def _report(self) -> None:
@@ -172,9 +170,10 @@ class _Combined:
         done = min(round(self.total * sum(self.done) / work), self.total)
         if self.progress is None:
             return
-        if self.beyond > 0:
-            rest = max(self.total - self.last[0], self.beyond)
-            self.progress(done + self.beyond, self.total + rest)
+        beyond = self.seam.went_on if self.seam is not None else 0  # frames the first segment went on
+        if beyond > 0:
+            rest = max(self.total - self.last[0], beyond)
+            self.progress(done + (rest if self.complete else beyond), self.total + rest)
         else:
             self.progress(done, self.total or None)
 

@@ -210,17 +210,19 @@ class FloatingSeam:
         """`finished(k)` waits for segment k's part."""
         self.segments, self.finished = segments, finished
         self.at_ms: float | None = None  # where the seam is, once found
-        self.asked: list[float] = []  # the frames it was asked about
+        self.first_ms: float | None = None  # the first frame past the planned end
+        self.last_ms = 0.0  # the last frame asked about
         self.went_on = 0  # frames analysed past the planned end
 
     @property
     def moved_s(self) -> float:
         """How far past its planned end the first segment went (to the end of the clip: the last frame)."""
-        return (self.asked[-1] - self.asked[0]) / 1000.0 if self.asked else 0.0
+        return (self.last_ms - self.first_ms) / 1000.0 if self.first_ms is not None else 0.0
 
     def __call__(self, collected: Collected, ms: float) -> bool:
         """True: analyse the frame at `ms` here as well."""
-        self.asked.append(ms)
+        self.first_ms = ms if self.first_ms is None else self.first_ms
+        self.last_ms = ms
         moved = self.finished(self._later(ms)).keeping_from(ms)
         earlier = Part(dataclasses.replace(self.segments[0], until_ms=ms), collected, DecodeStats(), None, {})
         if moved.first_kept() < len(moved.collected.samples) and seam_problem(earlier, moved) is None:
@@ -231,7 +233,7 @@ class FloatingSeam:
 
     def parts(self, first: Part, others: list[Part]) -> list[Part]:
         """The parts to join: the first up to the seam, then the later ones from there on."""
-        if not self.asked:
+        if self.first_ms is None:
             return [first, *others]
         if self.at_ms is None:  # the first segment went through to the end of the clip
             return [dataclasses.replace(first, segment=dataclasses.replace(first.segment, until_ms=None))]
