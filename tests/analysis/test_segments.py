@@ -80,10 +80,10 @@ def test_plan_with_four_processes_balances_the_warm_ups():
 
 @pytest.mark.parametrize("processes", [2, 4])
 def test_plan_gives_the_first_segment_what_a_child_loses_starting(processes):
-    handicap = Handicap(start_s=1.5, skip=0.05)
+    handicap = Handicap(start_s=1.5)
     segments = plan(120.0, processes, warm_up_s=1.0, min_segment_s=3.0, handicap=handicap)
     ends = [(s.until_ms or 120000.0) / 1000.0 for s in segments]
-    cost = [e - s.warm_from_ms / 1000.0 + (handicap.before(s.warm_from_ms / 1000.0) if s.index else 0.0)
+    cost = [e - s.warm_from_ms / 1000.0 + (handicap.start_s if s.index else 0.0)
             for s, e in zip(segments, ends)]
     assert max(cost) - min(cost) == pytest.approx(0.0, abs=1e-6)
     kept = [e - s.keep_from_ms / 1000.0 for s, e in zip(segments, ends)]
@@ -169,6 +169,34 @@ def test_join_refuses_segments_out_of_order():
     parts = parts_for(xy, plan(len(xy) / FPS, 2, warm_up_s=1.0, min_segment_s=2.0))
     with pytest.raises(RuntimeError, match="not after"):
         join(parts[::-1])
+
+
+def numbered_by_seek(part: Part, shift: list[int]) -> Part:
+    """The part as a seek numbers its frames: from their timestamps, `shift` frames fewer than a count."""
+    collected = dataclasses.replace(part.collected, frame_index=[k - d for k, d in zip(part.collected.frame_index,
+                                                                                        shift)])
+    return dataclasses.replace(part, collected=collected, decode=dataclasses.replace(
+        part.decode, frames_decoded=part.decode.frames_decoded - shift[-1]))
+
+
+def test_a_later_segment_numbered_by_its_seek_is_renumbered_from_the_overlap():
+    xy = motion(250)
+    first, later = parts_for(xy, plan(len(xy) / FPS, 2, warm_up_s=1.0, min_segment_s=2.0))
+    later = numbered_by_seek(later, [3] * len(later.collected.frame_index))  # 3 frames dropped before it
+    assert seam_problem(first, later) is None
+    joined, decode = join([first, later])
+    assert joined.frame_index == list(range(len(xy)))
+    assert decode.frames_decoded == len(xy)
+
+
+def test_two_decoders_that_disagree_on_which_frames_they_read_are_refused():
+    xy = motion(250)
+    first, later = parts_for(xy, plan(len(xy) / FPS, 2, warm_up_s=1.0, min_segment_s=2.0))
+    rows = len(later.collected.frame_index)
+    assert later.first_kept() == 25
+    later = numbered_by_seek(later, [3] * 20 + [2] * (rows - 20))  # they part within the checked overlap
+    with pytest.raises(RuntimeError, match="numbered .* apart by two decoders"):
+        seam_problem(first, later)
 
 
 def test_tracking_counters_count_the_kept_rows_once():

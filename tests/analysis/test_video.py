@@ -82,6 +82,84 @@ def test_frame_rate_cap_keeps_evenly_spread_frames(tmp_path, cap, expected):
     assert gaps.max() <= 1000 / min(cap or 30, 30) + 1000 / 30 + 1
 
 
+def moving_block_video(path: Path, *, fps: float = 30.0, frames: int = 240, size=(160, 120)) -> Path:
+    """Every frame a different picture: a block that moves and changes shade with the frame number."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for k in range(frames):
+        frame = np.full((height, width, 3), 90, np.uint8)
+        x = k % (width - 20)
+        frame[40:80, x:x + 20] = (40 + k % 200, 255, 255 - k % 200)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+class CountingCapture:
+    """An OpenCV capture that counts the frames it decodes; `fault` makes its seek fail."""
+
+    def __init__(self, cap: cv2.VideoCapture, fault: str | None = None) -> None:
+        self.cap, self.fault, self.grabs = cap, fault, 0
+
+    def grab(self) -> bool:
+        self.grabs += 1
+        return self.cap.grab()
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_FRAMES and self.fault == "refused":
+            return False
+        if prop == cv2.CAP_PROP_POS_FRAMES and self.fault == "overshot":
+            value += 30
+        return self.cap.set(prop, value)
+
+    def __getattr__(self, name: str):
+        return getattr(self.cap, name)
+
+
+def captures(monkeypatch, fault: str | None = None) -> list[CountingCapture]:
+    made: list[CountingCapture] = []
+    opened = VideoReader._capture
+
+    def capture(self):
+        made.append(CountingCapture(opened(self), fault))
+        return made[-1]
+
+    monkeypatch.setattr(VideoReader, "_capture", capture)
+    return made
+
+
+def whole_pass(video: Path, cap: float | None) -> list:
+    with VideoReader(video) as reader:
+        return [(f.index, f.timestamp_ms, f.image) for f in reader.frames(cap)]
+
+
+@pytest.mark.parametrize("cap", [None, 25.0, 12.0])
+def test_a_later_start_seeks_and_gives_exactly_the_frames_a_whole_pass_gives(tmp_path, monkeypatch, cap):
+    video = moving_block_video(tmp_path / "moving.mp4")
+    start_ms = 6000.0 + 1000.0 / 60.0  # between two frames
+    expected = [frame for frame in whole_pass(video, cap) if frame[1] >= start_ms]
+    made = captures(monkeypatch)
+    with VideoReader(video) as reader:
+        later = [(f.index, f.timestamp_ms, f.image) for f in reader.frames(cap, skip_before_ms=start_ms)]
+        assert reader.stats.frames_decoded == 240
+    assert [(k, ms) for k, ms, _ in later] == [(k, ms) for k, ms, _ in expected]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(later, expected))
+    assert made[-1].grabs < 240 - 150, "the frames before the start were decoded, not passed over"
+
+
+@pytest.mark.parametrize("fault", ["refused", "overshot"])
+def test_a_seek_that_fails_or_lands_past_the_start_reads_from_the_beginning(tmp_path, monkeypatch, fault):
+    video = moving_block_video(tmp_path / "moving.mp4")
+    start_ms = 6000.0
+    expected = [frame for frame in whole_pass(video, 25.0) if frame[1] >= start_ms]
+    made = captures(monkeypatch, fault)
+    with VideoReader(video) as reader:
+        later = [(f.index, f.timestamp_ms, f.image) for f in reader.frames(25.0, skip_before_ms=start_ms)]
+    assert [(k, ms) for k, ms, _ in later] == [(k, ms) for k, ms, _ in expected]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(later, expected))
+    assert len(made) == 2 and made[-1].grabs >= 240  # opened again, every frame decoded
+
+
 def test_limits_are_checked_before_any_frame_is_decoded(tmp_path):
     video = marker_video(tmp_path / "two-seconds.mp4", frames=50)
     with pytest.raises(InvalidVideoError, match=r"two-seconds.mp4 is 2.0 s long; the limit is 1 s"):

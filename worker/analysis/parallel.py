@@ -5,8 +5,9 @@ thread count), so a task with two vCPUs analyses two segments at once. The
 first segment runs in this process; each other one in a child started
 through worker.supervisor (spawned, killed when this process ends or fails,
 its crash reported as AnalysisCrashed).
-Children decode from the start and skip to their warm-up (exact frame
-selection, see VideoReader.frames). Every seam is checked
+Children seek to their warm-up (the frames a pass from the start would
+select, see VideoReader.frames; segments.join numbers them as a count).
+Every seam is checked
 (segments.seam_problem). The first one floats: this process goes on past
 its planned end until the next segment's rows agree with its own
 (`seam_moved_s`). Where a later seam fails, everything from the earlier
@@ -35,11 +36,10 @@ if TYPE_CHECKING:
 
 _SEGMENT_SPEC = "worker.analysis.parallel:analyse_segment"
 # Wall seconds, measured with both cores busy on 720p and 1080p clips: a child's first frame comes
-# 0.3-0.4 s after this process's (spawn and imports; the model loads meanwhile here too), plus about
-# 1 ms per megapixel for every frame it decodes and drops before its warm-up; an analysed frame costs
-# 23 ms at 720p and 26 ms at 1080p (the model, plus decoding at 2.4 ms per megapixel).
-CHILD_START_S = 0.35
-SKIP_S_PER_MPX = 0.001
+# 0.25-0.5 s after this process's (spawn, imports and its seek; the model loads meanwhile here too,
+# wherever the warm-up is); an analysed frame costs 23 ms at 720p and 26 ms at 1080p (the model, plus
+# decoding at 2.4 ms per megapixel).
+CHILD_START_S = 0.4
 FRAME_S, FRAME_S_PER_MPX = 0.021, 0.0024
 
 
@@ -119,8 +119,7 @@ def _handicap(info: VideoInfo, max_fps: float | None) -> Handicap:
     fps = info.fps or 25.0
     mpx = info.width * info.height / 1e6
     clip_s_per_s = 1.0 / ((FRAME_S + FRAME_S_PER_MPX * mpx) * min(fps, max_fps or fps))
-    skip_s = fps * SKIP_S_PER_MPX * mpx
-    return Handicap(start_s=CHILD_START_S * clip_s_per_s, skip=skip_s * clip_s_per_s)
+    return Handicap(start_s=CHILD_START_S * clip_s_per_s)
 
 
 def _again(progress: Progress | None, info: VideoInfo, redo: Segment) -> Progress | None:

@@ -45,11 +45,7 @@ class Handicap:
     in the same wall time: the first segment runs in the analysis process, which is ready when the
     children are started, so it is given that much more of the clip."""
 
-    start_s: float = 0.0  # spawn, imports and model load
-    skip: float = 0.0  # per second of clip before the warm-up, decoded and dropped (exact frame selection)
-
-    def before(self, warm_from_s: float) -> float:
-        return self.start_s + self.skip * warm_from_s
+    start_s: float = 0.0  # spawn, imports, model load and the seek to its warm-up
 
 
 def plan(duration_s: float | None, processes: int, warm_up_s: float = WARM_UP_S,
@@ -81,7 +77,7 @@ def _equal_cost_bounds(duration_s: float, count: int, warm_up_s: float, handicap
         b = [0.0, cost]
         for _ in range(count - 1):
             warm_from = b[-1] - warm_up_s
-            b.append(warm_from + cost - handicap.before(warm_from))
+            b.append(warm_from + cost - handicap.start_s)
         return b
 
     at0, at1 = bounds(0.0), bounds(1.0)
@@ -170,18 +166,16 @@ def seam_problem(earlier: Part, later: Part) -> str | None:
     keep = later.segment.keep_from_ms
     since = keep - CHECK_SHARE * (keep - later.segment.warm_from_ms)
     e, l = earlier.collected, later.collected
-    mine: dict[int, int] = {}
+    mine: dict[float, int] = {}
     for row in range(bisect.bisect_left(e.timestamps_ms, keep) - 1, -1, -1):
         if e.timestamps_ms[row] < since and len(mine) >= CHECK_MIN_ROWS:
             break
-        mine[e.frame_index[row]] = row
-    window = [(mine[l.frame_index[b]], b) for b in range(later.first_kept())
-              if l.frame_index[b] in mine]
+        mine[e.timestamps_ms[row]] = row
+    window = [(mine[l.timestamps_ms[b]], b) for b in range(later.first_kept())
+              if l.timestamps_ms[b] in mine]
     if not window:
         return "the segments do not overlap"
-    for a, b in window:
-        if e.timestamps_ms[a] != l.timestamps_ms[b]:
-            raise RuntimeError(f"frame {e.frame_index[a]} has two timestamps in two decoders")
+    renumbering(e, l, window)  # raises where the two decoders disagree on which frames these are
     if not any(s is not None for s in e.samples) and all(l.samples[b] is None for _, b in window):
         return None
     for a, b in window:
@@ -246,10 +240,38 @@ class FloatingSeam:
         return next(k for k, s in enumerate(self.segments) if k and (s.until_ms is None or ms < s.until_ms))
 
 
+def renumbering(e: Collected, l: Collected, shared: list[tuple[int, int]]) -> int:
+    """What to add to the later segment's frame indices (rows `shared` show the same frames, by their
+    timestamps) so that they count frames as the earlier one's do.
+
+    A later segment's reader seeks to its start (VideoReader.frames), and a seek numbers frames from their
+    timestamps: 0 on a constant frame rate, the frames dropped before on a variable one. The earlier
+    segment decoded every frame up to there, so its numbers are a count, as a single pass's are."""
+    offsets = {e.frame_index[a] - l.frame_index[b] for a, b in shared}
+    if len(offsets) != 1:
+        raise RuntimeError(f"the same frames are numbered {sorted(offsets)} apart by two decoders")
+    return offsets.pop()
+
+
+def _renumbered(part: Part, before: Collected) -> Part:
+    e, l = before, part.collected
+    rows = {ms: row for row, ms in enumerate(e.timestamps_ms)}
+    shared = [(rows[ms], b) for b, ms in enumerate(l.timestamps_ms) if ms in rows]
+    offset = renumbering(e, l, shared) if shared else 0
+    if not offset:
+        return part
+    collected = dataclasses.replace(l, frame_index=[index + offset for index in l.frame_index])
+    decode = dataclasses.replace(part.decode, frames_decoded=part.decode.frames_decoded + offset)
+    return dataclasses.replace(part, collected=collected, decode=decode)
+
+
 def join(parts: list[Part]) -> tuple[Collected, DecodeStats]:
     """One Collected and DecodeStats as a single pass would have them: each part's kept rows, in order."""
     joined = Collected(width=parts[0].collected.width, height=parts[0].collected.height)
     crops = []
+    parts = list(parts)
+    for k in range(1, len(parts)):
+        parts[k] = _renumbered(parts[k], parts[k - 1].collected)
     for part in parts:
         c, start = part.collected, part.first_kept()
         offset = len(joined.samples) - start

@@ -77,7 +77,7 @@ class Frame:
 
 @dataclass
 class DecodeStats:
-    frames_decoded: int = 0
+    frames_decoded: int = 0  # frames read so far, those a seek passed over included: the next frame's index
     frames_analyzed: int = 0
     last_timestamp_ms: float = 0.0
 
@@ -136,23 +136,26 @@ class VideoReader:
         size = self.path.stat().st_size
         if size == 0:
             raise InvalidVideoError(f"video {name} is empty (0 bytes); upload the video file again")
-        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
-        if not cap.isOpened():
-            cap.release()
-            raise InvalidVideoError(
-                f"video {name} cannot be opened: {_sniff(self.path)}. "
-                "Expected a complete MP4, MOV or AVI video; export or upload it again"
-            )
-        self._cap = cap
+        self._cap = self._capture()
         try:
-            return self._describe(cap)
+            return self._describe(self._cap)
         except BaseException:
             self.close()
             raise
 
+    def _capture(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise InvalidVideoError(
+                f"video {self.path.name} cannot be opened: {_sniff(self.path)}. "
+                "Expected a complete MP4, MOV or AVI video; export or upload it again"
+            )
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+        return cap
+
     def _describe(self, cap: cv2.VideoCapture) -> VideoInfo:
         name = self.path.name
-        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
         rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
         if rotation not in (0, *_ROTATIONS):
             rotation = 0  # a skewed display matrix is not a rotation we can honour
@@ -198,17 +201,20 @@ class VideoReader:
 
         A frame is kept when it falls into a new slot of length 1/max_fps on the
         container's time line, so a 30 fps video capped at 25 fps keeps 25
-        frames a second, evenly spread. Frames before `skip_before_ms` are
-        decoded but neither converted nor yielded (a later segment of a parallel
-        analysis): the slots still advance over them, so the frames kept after
-        it are exactly those a pass from the start keeps. Decoding is exact where
-        seeking (CAP_PROP_POS_FRAMES) is not, and costs a tenth of the pose model.
+        frames a second, evenly spread. Frames before `skip_before_ms` (a later
+        segment of a parallel analysis) are passed over (`_seek_before`), then
+        decoded but not yielded: the slots go on from the last frame passed, so
+        the frames kept after it are exactly those a pass from the start keeps.
         """
         if self._cap is None:
             raise RuntimeError("VideoReader is closed")
-        cap, info, stats = self._cap, self.info, self.stats
         period_ms = 1000.0 / max_fps if max_fps else None
         last_slot = -1
+        if skip_before_ms is not None:
+            passed_ms = self._seek_before(skip_before_ms)
+            if passed_ms is not None and period_ms is not None:
+                last_slot = int((passed_ms + 0.5) // period_ms)
+        cap, info, stats = self._cap, self.info, self.stats
         fallback_step = 1000.0 / (info.fps or 25.0)
         limit_ms = self.limits.max_seconds * 1000.0
         rotate = _ROTATIONS.get(info.rotation_deg)
@@ -239,6 +245,32 @@ class VideoReader:
             stats.frames_analyzed += 1
             yield Frame(index, ts, image)
         self._check_complete()
+
+    def _seek_before(self, before_ms: float) -> float | None:
+        """Pass over the frames up to shortly before `before_ms` without decoding them all: the timestamp of
+        the last frame passed, or None when reading starts from the beginning.
+
+        A later segment used to decode every frame before its own (1 ms a megapixel each: 4.5 s into a
+        5-minute 720p clip). OpenCV seeks to the key frame before the target and decodes on from there, so
+        the pictures are exact; it numbers frames from their timestamps, which a variable frame rate with
+        dropped frames numbers otherwise than a count (segments.join renumbers a later segment from the
+        frames it shares with the one before). A seek that fails or lands at or past `before_ms` leaves the
+        decoder in an unknown place: the video is opened afresh and read from its start instead.
+        """
+        fps = self.info.fps
+        target = int(before_ms * fps / 1000.0) - 2 if fps else 0
+        if target < 1 or self.stats.frames_decoded:
+            return None
+        cap = self._cap
+        if cap.set(cv2.CAP_PROP_POS_FRAMES, target):
+            passed, passed_ms = int(cap.get(cv2.CAP_PROP_POS_FRAMES)), cap.get(cv2.CAP_PROP_POS_MSEC)
+            if 0 < passed <= target and math.isfinite(passed_ms) and 0.0 <= passed_ms < before_ms:
+                self.stats.frames_decoded = passed
+                self.stats.last_timestamp_ms = passed_ms
+                return passed_ms
+        cap.release()
+        self._cap = self._capture()
+        return None
 
     def _check_complete(self) -> None:
         name = self.path.name
