@@ -21,6 +21,6 @@ print(vision.drawing_utils.DrawingSpec().thickness, vision.drawing_styles.get_de
 def test_the_model_runs_without_mediapipes_plotting_imports_which_still_work_when_used():
     run = subprocess.run([sys.executable, "-c", IN_A_FRESH_PROCESS], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
-    before, after = run.stdout.split()[-3:][0], run.stdout.split()[-2:]
-    assert before == "False", "importing mediapipe for inference loaded matplotlib"
-    assert after == ["2", "True"]
+    plotting_loaded, thickness, styled = run.stdout.split()[-3:]
+    assert plotting_loaded == "False", "importing mediapipe for inference loaded matplotlib"
+    assert [thickness, styled] == ["2", "True"]

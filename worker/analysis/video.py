@@ -104,6 +104,11 @@ def _sniff(path: Path) -> str:
     return "its content is not a video format FFmpeg recognises"
 
 
+def _slot(timestamp_ms: float, period_ms: float) -> int:
+    """The frame-rate cap's slot of a frame, with half a ms of slack for rounded timestamps."""
+    return int((timestamp_ms + 0.5) // period_ms)
+
+
 class VideoReader:
     """Open a video, check it against the limits, and hand out frames at a capped rate.
 
@@ -213,7 +218,7 @@ class VideoReader:
         if skip_before_ms is not None:
             passed_ms = self._seek_before(skip_before_ms)
             if passed_ms is not None and period_ms is not None:
-                last_slot = int((passed_ms + 0.5) // period_ms)
+                last_slot = _slot(passed_ms, period_ms)
         cap, info, stats = self._cap, self.info, self.stats
         fallback_step = 1000.0 / (info.fps or 25.0)
         limit_ms = self.limits.max_seconds * 1000.0
@@ -231,7 +236,7 @@ class VideoReader:
                     "announced less; trim it to the shot or delivery you want analysed"
                 )
             if period_ms is not None:
-                slot = int((ts + 0.5) // period_ms)  # half a ms of slack for rounded timestamps
+                slot = _slot(ts, period_ms)
                 if slot <= last_slot:
                     continue
                 last_slot = slot
