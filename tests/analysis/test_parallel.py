@@ -8,12 +8,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from tests.analysis.helpers import assert_valid_result
 from tests.support.media import Actor, Motion, Scene
-from worker.analysis import AnalysisOptions, analyze
+from worker.analysis import AnalysisOptions, analyze, parallel
+from worker.analysis.stream import stream
 
 EXTREMES_DEG = 2.5
 MOVING = Motion(seconds=8.0, scale=(0.7, 1.0), angle=(-6.0, 6.0), shift_x=(-0.1, 0.1))
@@ -83,11 +85,23 @@ def assert_same_analysis(one: dict, two: dict, arrays_one: dict, arrays_two: dic
             assert abs(moment["time_s"] - other["time_s"]) <= frame + 1e-6, name
 
 
-def test_two_processes_give_the_single_pass_numbers(make_person_video):
+def test_two_processes_give_the_single_pass_numbers(make_person_video, monkeypatch):
     video = make_person_video("messi", MOVING)
+    pools: list[int] = []
+
+    def counted(*args, **kwargs):
+        pools.append(cv2.getNumThreads())
+        return stream(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "stream", counted)
+    own = cv2.getNumThreads()
     one, arrays_one, _ = run(video, 1)
     two, arrays_two, calls = run(video, 2)
+    # one process keeps OpenCV's pool; a share of the clip runs on one OpenCV thread (the other cores are taken)
+    assert pools == [own, 1] and cv2.getNumThreads() == own
     assert (one["timings"]["processes"], two["timings"]["processes"]) == (1, 2)
+    # the tail's imports were made at the first segment's planned end, where it waits for the second
+    assert "prepared_s" not in one["timings"] and "prepared_s" in two["timings"]
     assert two["timings"]["seam_reruns"] == 0 and two["timings"]["seam_moved_s"] == 0
     assert_same_analysis(one, two, arrays_one, arrays_two)
     assert two["tracking"]["acquisitions"] == one["tracking"]["acquisitions"] == 1

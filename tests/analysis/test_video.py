@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.media import ensure_opencv_doc_media, set_mp4_rotation
 from worker.errors import InvalidVideoError
-from worker.analysis.video import VideoLimits, VideoReader
+from worker.analysis.video import VideoLimits, VideoReader, opencv_threads
 
 
 def marker_video(path: Path, *, size=(320, 240), fps=25.0, frames=10, fourcc="mp4v", turn_ccw=0) -> Path:
@@ -233,3 +233,15 @@ def test_bad_input_gets_a_specific_error(tmp_path, case):
             for _ in reader.frames():
                 pass
     assert set(tmp_path.iterdir()) == before  # nothing left behind
+
+
+def test_opencv_threads_are_set_for_a_while_and_given_back():
+    before = cv2.getNumThreads()
+    with opencv_threads(1):
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == before
+    with pytest.raises(RuntimeError), opencv_threads(1):
+        raise RuntimeError("the analysis failed")
+    assert cv2.getNumThreads() == before
+    with opencv_threads(None):
+        assert cv2.getNumThreads() == before

@@ -29,7 +29,8 @@ from worker.analysis.pose import PoseFinder, PoseTracker
 from worker.analysis.segments import FloatingSeam, Handicap, Part, Segment, join, merge_stats, plan, seam_problem
 from worker.analysis.stream import Collected, Progress, stream
 from worker.analysis.track import SubjectTracker
-from worker.analysis.video import DecodeStats, VideoInfo, VideoLimits, VideoReader, init_opencv
+from worker.analysis.video import (DecodeStats, VideoInfo, VideoLimits, VideoReader, init_opencv,
+                                   opencv_threads)
 
 if TYPE_CHECKING:
     from worker.analysis.knobs import AnalysisOptions
@@ -61,7 +62,9 @@ def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | 
     model = model if model is not None else load_verified_model(options.model_path)
     timings: dict[str, float] = {}
     opts = options
-    with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
+    shared = segment != Segment(0, 0.0, 0.0, None)  # a share of the clip: other processes take the other cores
+    with opencv_threads(1 if shared else None), \
+            VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
         tick = time.perf_counter()
         with PoseTracker(options=opts.pose, model=model) as tracker, \
                 PoseFinder(options=opts.pose, model=model) as finder:
@@ -78,11 +81,16 @@ def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | 
 
 
 def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int, progress: Progress | None,
-            timings: dict[str, float]) -> tuple[VideoInfo, Collected, DecodeStats, Any]:
+            timings: dict[str, float], prepare: Callable[[], None] | None = None,
+            ) -> tuple[VideoInfo, Collected, DecodeStats, Any]:
     """The joined pass: (video header, collected rows, decode counts, tracking stats). Adds to `timings`.
 
     The header's limits are checked before the model is read: a video that can never be analysed
-    is refused without it."""
+    is refused without it. `prepare` is work the caller does after the pass in this process anyway
+    (its imports): with several processes it is done when the first segment reaches its planned end,
+    where this process waits for the next segment when that one is late. The plan is not changed for
+    it: where the seam falls moves the later segment's landmarks by a few pixels (README, "One clip
+    on every vCPU")."""
     with VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
         info = reader.info
     tick = time.perf_counter()
@@ -96,7 +104,7 @@ def collect(video_path: str | os.PathLike, opts: AnalysisOptions, processes: int
         parts = [part]
     else:
         parts, timings["seam_moved_s"] = _in_parallel(video_path, opts, model, segments,
-                                                      _Combined(progress, info, segments))
+                                                      _Combined(progress, info, segments), prepare, timings)
     reruns = 0
     for k in range(1, len(parts)):
         if seam_problem(parts[k - 1], parts[k]) is not None:
@@ -178,7 +186,8 @@ class _Combined:
 
 
 def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: bytes, segments: list[Segment],
-                 combined: _Combined) -> tuple[list[Part], float]:
+                 combined: _Combined, prepare: Callable[[], None] | None,
+                 timings: dict[str, float]) -> tuple[list[Part], float]:
     from worker.supervisor import Supervised
 
     supervised = Supervised(_SEGMENT_SPEC, name="cricksy-segment")
@@ -213,6 +222,11 @@ def _in_parallel(video_path: str | os.PathLike, opts: AnalysisOptions, model: by
         own(decoded, total)
 
     def finished(k: int) -> Part:
+        nonlocal prepare
+        if prepare is not None and not failures:  # at this process's planned end, where it may wait
+            tick = time.perf_counter()
+            prepare()
+            prepare, timings["prepared_s"] = None, time.perf_counter() - tick
         while k not in results:
             threads[k - 1].join(0.1)
             if failures:

@@ -26,10 +26,10 @@ from worker.analysis.artifacts import (artifacts_or_nothing, event_times, moment
 from worker.analysis.cricket import analyse_cricket, analysed_fps
 from worker.analysis.filters import CUTOFF_HZ
 from worker.analysis.metrics import compute_metrics
-from worker.analysis.pictures import angle_chart, contact_sheet
+from worker.analysis.pictures import angle_chart, contact_sheet, load_chart_library
 from worker.analysis.parallel import collect
 from worker.analysis.knobs import DEFAULT_MAX_FPS, AnalysisOptions
-from worker.analysis.result import document, validate_result
+from worker.analysis.result import document, load_validator, validate_result
 from worker.analysis.series import PoseSeries
 from worker.analysis.stream import Progress
 from worker.analysis.strip import event_cells, event_strip
@@ -79,7 +79,8 @@ def analyze(
         last[:] = [(done, total)]
         progress(done, total)
 
-    info, collected, stats, track = collect(video_path, opts, processes, progress and remember, timings)
+    info, collected, stats, track = collect(video_path, opts, processes, progress and remember, timings,
+                                            prepare=_prepare_tail)
     with_pose = sum(s is not None for s in collected.samples)
     if with_pose == 0:
         if opts.subject is not None:
@@ -132,3 +133,8 @@ def analyze(
     return result
 
 
+def _prepare_tail() -> None:
+    """What the serial end of a job imports (matplotlib for the chart, jsonschema), done early where a
+    process would otherwise sit waiting (`collect`'s `prepare`)."""
+    load_chart_library()
+    load_validator()

@@ -104,11 +104,17 @@ def tracking(arrays: dict[str, np.ndarray], events: list[str], opts: AnalysisOpt
 
 @functools.lru_cache(maxsize=1)
 def _validator():
+    """The shipped schema is checked against its meta-schema by the tests (tests/analysis/helpers.py), not
+    here: that check cost every analysis process 0.1 s of its serial tail."""
     from jsonschema import Draft202012Validator
 
     schema = json.loads(resources.files("worker.analysis").joinpath("result.schema.json").read_text())
-    Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def load_validator() -> None:
+    """Import jsonschema and read the schema now rather than at the first validation."""
+    _validator()
 
 
 def validate_result(result: dict) -> None:
