@@ -29,21 +29,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.analysis.helpers import degree_summaries  # noqa: E402
+from tests.analysis.test_parallel import MOVING  # noqa: E402
 from tests.support.media import Motion, person_photo, synthesize_video  # noqa: E402
 from worker.analysis import AnalysisOptions, analyze  # noqa: E402
 
 
 def _degrees(result: dict, keys: tuple[str, ...]) -> dict[str, float]:
-    found = {}
-    for block in (result["metrics"], result["cricket"]["metrics"]):
-        for name, metric in block.items():
-            if not isinstance(metric, dict) or metric.get("units") != "deg" or metric.get("value") is None:
-                continue
-            value = metric["value"]
-            for key, number in (value.items() if isinstance(value, dict) else [("value", value)]):
-                if key in keys and isinstance(number, (int, float)):
-                    found[f"{name}.{key}"] = float(number)
-    return found
+    return {**degree_summaries(result["metrics"], keys), **degree_summaries(result["cricket"]["metrics"], keys)}
 
 
 def _confidence(result: dict, name: str) -> float | None:
@@ -83,7 +76,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--shifts", default="1,-1,2", help="whole-pixel sideways moves of the clip")
     args = parser.parse_args()
-    base = Motion(seconds=args.seconds, scale=(0.7, 1.0), angle=(-6.0, 6.0), shift_x=(-0.1, 0.1))
+    base = dataclasses.replace(MOVING, seconds=args.seconds)
     photo = person_photo("messi")
     work = Path(tempfile.mkdtemp(prefix="seam-repeatability-"))
 

@@ -31,14 +31,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.media import Motion, person_photo, synthesize_video  # noqa: E402
+from tests.analysis.test_parallel import MOVING  # noqa: E402
+from tests.support.media import person_photo, synthesize_video  # noqa: E402
 from worker.analysis import AnalysisOptions, analyze  # noqa: E402
 from worker.analysis.filters import noise_sigma  # noqa: E402
 from worker.analysis.metrics import compute_metrics  # noqa: E402
 from worker.analysis.quality import OK  # noqa: E402
 from worker.analysis.series import PoseSeries  # noqa: E402
 
-STILL = Motion(seconds=8.0, scale=(0.7, 1.0), angle=(-6.0, 6.0), shift_x=(-0.1, 0.1))
+STILL = MOVING  # the two-process test's clip: a still photo zoomed, turned and moved over 8 s
 
 
 def angle_errors(photo: str, work: Path) -> list[tuple[str, float, float, float]]:

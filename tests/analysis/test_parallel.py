@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.analysis.helpers import assert_valid_result
+from tests.analysis.helpers import assert_valid_result, degree_summaries
 from tests.support.media import Actor, Motion, Scene
 from worker.analysis import AnalysisOptions, analyze, parallel
 from worker.analysis.stream import stream
@@ -30,24 +30,6 @@ def run(video: Path, processes: int, **options) -> tuple[dict, dict, list[tuple[
     with np.load(out / result["artifacts"]["landmarks"]) as npz:
         arrays = {k: npz[k] for k in ("frame_index", "timestamp_ms", "detected", "image")}
     return result, arrays, calls
-
-
-def degree_summaries(block: dict, keys: tuple[str, ...] = ("mean", "value")) -> dict[str, float]:
-    """Every mean (or single value) of a metric in degrees, by path.
-
-    The extremes are compared apart, with the model's own frame-to-frame spread: after the seam the
-    second segment's crops differ by a pixel or two from the single pass's, and a pose model answers
-    a shifted crop with landmarks a few pixels off (measured: 0.1-0.6 % of the frame), which moves a
-    one-frame minimum by up to 2 degrees but a mean by 0.2."""
-    found = {}
-    for name, metric in block.items():
-        if not isinstance(metric, dict) or metric.get("units") != "deg" or metric.get("value") is None:
-            continue
-        value = metric["value"]
-        for key, number in (value.items() if isinstance(value, dict) else [("value", value)]):
-            if key in keys and isinstance(number, (int, float)):
-                found[f"{name}.{key}"] = float(number)
-    return found
 
 
 def assert_same_analysis(one: dict, two: dict, arrays_one: dict, arrays_two: dict) -> None:
