@@ -29,8 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.analysis.helpers import degree_summaries  # noqa: E402
-from tests.analysis.test_parallel import MOVING  # noqa: E402
+from tests.analysis.helpers import MOVING, degree_summaries  # noqa: E402
 from tests.support.media import Motion, person_photo, synthesize_video  # noqa: E402
 from worker.analysis import AnalysisOptions, analyze  # noqa: E402
 

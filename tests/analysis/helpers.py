@@ -1,4 +1,5 @@
-"""Checks shared by the pose tests: the result schema, degree summaries, and the installed command."""
+"""Checks shared by the pose tests: the result schema, degree summaries, the installed command, and the
+still photo clip whose every true angle is constant."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.support.media import Motion
+
+MOVING = Motion(seconds=8.0, scale=(0.7, 1.0), angle=(-6.0, 6.0), shift_x=(-0.1, 0.1))  # a still photo zoomed,
+# turned and moved: a camera's moves over 8 s, no joint's
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "worker" / "analysis" / "result.schema.json"
 
 

@@ -9,11 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.analysis.helpers import assert_valid_result
+from tests.analysis.helpers import MOVING, assert_valid_result
 from tests.support.media import Motion, synthesize_video
 from worker.analysis import AnalysisOptions, analyze
 from worker.errors import InvalidVideoError
-from worker.analysis.landmarks import COUNT
+from worker.analysis.filters import lowpass
+from worker.analysis.geometry import joint_angle
+from worker.analysis.landmarks import COUNT, INDEX
+from worker.analysis.metrics import STILL_ELBOW_DEG
+from worker.analysis.quality import OK
 from worker.analysis.model import MODEL_SHA256, ModelError
 
 STILL = Motion(seconds=2.0, scale=(0.95, 0.95))
@@ -118,6 +122,23 @@ def test_angle_metrics_do_not_depend_on_framing(analysed, framing):
     for name in ("shoulder_line_angle", "hip_line_angle"):
         shift = moved["metrics"][name]["value"]["mean"] - base["metrics"][name]["value"]["mean"]
         assert shift == pytest.approx(turn, abs=3.0), name
+
+
+def test_a_still_raised_arm_reads_no_elbow_extension_though_the_models_reading_wanders(analysed):
+    """Every true angle of a still photo is constant; the model's reading of the raised right elbow wanders
+    by 10-15 degrees over 8 s and read as 11.6 degrees of extension against a jitter-only floor of 2.7."""
+    result, out, _ = analysed("messi", MOVING)
+    extension = result["metrics"]["right_elbow_extension"]
+    assert extension["reason"] is None, "the raised arm must be measured for this test to mean anything"
+    assert extension["value"] == 0.0 and extension["at_s"] is None
+    assert extension["noise_floor_deg"] == STILL_ELBOW_DEG
+    with np.load(out / result["artifacts"]["landmarks"]) as npz:
+        xy = npz["image"][:, :, :2].astype(np.float64) * npz["frame_size"][:2]
+        ok, t = npz["quality"] == OK, npz["timestamp_ms"] / 1000.0
+    angle = joint_angle(*(xy[:, INDEX[f"right_{j}"]] for j in ("shoulder", "elbow", "wrist")))
+    smooth = lowpass(t, np.where(ok, angle, np.nan))
+    wander = np.nanmax(smooth) - np.nanmin(smooth)
+    assert wander > 10.0, "the model's smoothed reading did not wander: this clip no longer tests the floor"
 
 
 def test_rotation_metadata_is_honoured(analysed):

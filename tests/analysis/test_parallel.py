@@ -12,13 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.analysis.helpers import assert_valid_result, degree_summaries
-from tests.support.media import Actor, Motion, Scene
+from tests.analysis.helpers import MOVING, assert_valid_result, degree_summaries
+from tests.support.media import Actor, Scene
 from worker.analysis import AnalysisOptions, analyze, parallel
 from worker.analysis.stream import stream
 
 EXTREMES_DEG = 2.5
-MOVING = Motion(seconds=8.0, scale=(0.7, 1.0), angle=(-6.0, 6.0), shift_x=(-0.1, 0.1))
 
 
 def run(video: Path, processes: int, **options) -> tuple[dict, dict, list[tuple[int, int | None]]]:

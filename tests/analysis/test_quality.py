@@ -7,7 +7,7 @@ import pytest
 from tests.analysis import synthetic as syn
 from worker.analysis import quality
 from worker.analysis.landmarks import INDEX
-from worker.analysis.metrics import compute_metrics, sustained
+from worker.analysis.metrics import STILL_ELBOW_DEG, compute_metrics, sustained
 from worker.analysis.series import PoseSeries
 
 
@@ -38,6 +38,17 @@ def test_a_real_elbow_extension_stands_above_the_noise_floor():
     ext = report.metrics["left_elbow_extension"]
     assert ext["value"] == pytest.approx(30.0, abs=4.0)
     assert ext["value"] > ext["noise_floor_deg"]
+
+
+def test_an_extension_within_the_models_own_floor_reads_zero_and_says_so():
+    """The pose model's error survives the low-pass (docs/metrics.md): below STILL_ELBOW_DEG no reading is
+    told apart from a still arm, however clean the series."""
+    frames = 100
+    figs = [syn.Figure(front_upper_arm=150.0, front_elbow=140.0 + 20.0 * min(1.0, max(0.0, (i - 40) / 20)))
+            for i in range(frames)]
+    ext = compute_metrics(syn.series(figs), frames).metrics["left_elbow_extension"]
+    assert ext["value"] == 0.0 and ext["at_s"] is None
+    assert ext["noise_floor_deg"] == STILL_ELBOW_DEG
 
 
 def test_one_wild_frame_does_not_set_an_extreme():

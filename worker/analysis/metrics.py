@@ -37,6 +37,8 @@ HOLD_S = 0.12  # an extreme must hold this long (3 frames at 25 fps) to count
 NOISE_K = 6.0  # a change must exceed this many noise sigmas to be more than jitter (measured: jitter alone
 # makes the smoothed series range over 4-5.5 sigmas of the residual in 4 s)
 EXTENSION_BIAS_K = 3.0  # sigmas that jitter adds to a real extension (running minimum down, peak up)
+STILL_ELBOW_DEG = 25.0  # the model's own floor for an elbow extension: a still, well-seen elbow read up to
+# 22.9 deg of straightening or bending in 20 still-photo clips (scripts/still_photo_noise.py, 2026-12-06)
 MOMENT_MIN_DEG = 5.0  # and a knee-flexion moment at least this many degrees
 MOMENT_MIN_STRIDE = 0.05  # and a stride moment at least this many body heights
 
@@ -214,10 +216,13 @@ def _elbow_extension(series: PoseSeries, side: str, angle: np.ndarray, raw: np.n
     Bowling-arm extension is judged from upper arm horizontal to release; in
     2D video "elbow above shoulder" is the closest observable window. Measured
     on the smoothed angle (value minus its running minimum) and reported as 0
-    unless it exceeds NOISE_K times the angle's own jitter (the noise floor):
-    on raw angles, jitter alone reads as 7-15 degrees of "extension" on a
-    still arm. Above the floor, the part jitter adds (EXTENSION_BIAS_K sigmas)
-    is taken off.
+    unless it exceeds the noise floor: NOISE_K times the angle's own jitter,
+    and never less than STILL_ELBOW_DEG. The jitter term covers white noise
+    (7-15 degrees of "extension" on a still stick-figure arm); the constant
+    covers the model's error that the low-pass keeps, which is correlated over
+    a few tenths of a second and which the jitter does not show: a still arm
+    read 11.6 degrees against a jitter floor of 2.7.
+    Above the floor, the part jitter adds (EXTENSION_BIAS_K sigmas) is taken off.
     """
     names = (f"{side}_shoulder", f"{side}_elbow", f"{side}_wrist")
     raised = series.visible(names) & (series.point(names[1])[:, 1] < series.point(names[0])[:, 1])
@@ -232,7 +237,7 @@ def _elbow_extension(series: PoseSeries, side: str, angle: np.ndarray, raw: np.n
     best = int(np.argmax(gains))
     at_s = float(series.t[np.flatnonzero(raised)[best]])
     noise = noise_sigma(masked(raw, raised), angle) or 0.0
-    floor = NOISE_K * noise
+    floor = max(NOISE_K * noise, STILL_ELBOW_DEG)
     extra["noise_floor_deg"] = _num(floor)
     if gains[best] <= floor:
         return _metric("deg", 0.0, support, at_s=None, **extra)
