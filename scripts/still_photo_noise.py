@@ -23,8 +23,10 @@ Two tables:
    angle was measured in. Elbows seen in under 90 % of the frames are
    listed but left out of the floor: their confidence already falls with
    their coverage.
-3. For every clip: the key moments, which a still player should not have,
-   each found (with its time) or null (with the reason).
+3. For every clip: how far the signals of the key moments rose (sustained
+   maximum minus minimum: the stride in body heights, front-knee flexion in
+   degrees), which a still player should not have, and whether the moment
+   was found (with its time) or null (with the reason).
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ from tests.analysis.helpers import MOVING  # noqa: E402
 from tests.support.media import Motion, person_photo, synthesize_video  # noqa: E402
 from worker.analysis import AnalysisOptions, analyze  # noqa: E402
 from worker.analysis.filters import noise_sigma  # noqa: E402
-from worker.analysis.metrics import NOISE_K, STILL_ELBOW_DEG, MetricsReport, compute_metrics  # noqa: E402
+from worker.analysis.metrics import (MOMENT_MIN_DEG, MOMENT_MIN_STRIDE, NOISE_K, STILL_ELBOW_DEG,  # noqa: E402
+                                     MetricsReport, compute_metrics)
 from worker.analysis.quality import OK  # noqa: E402
 from worker.analysis.series import PoseSeries  # noqa: E402
 
@@ -58,7 +61,7 @@ MOTIONS = {
     "small 720p (check)": Motion(**WIDE, scale=(0.35, 0.35), shift_x=(-0.2, 0.2)),
 }
 WELL_SEEN = 0.9
-MOMENTS = ("max_stride", "max_front_knee_flexion", "front_foot_plant")
+MOMENTS = ("max_stride", "max_front_knee_flexion")
 
 
 def still_clip_report(photo: str, motion: Motion, work: Path) -> tuple[MetricsReport, np.ndarray]:
@@ -132,12 +135,21 @@ def main() -> None:
             if coverage >= WELL_SEEN:
                 check = "(check)" in motion
                 worst[check] = max(worst[check], straightening, bending)
-    print("\n| photo | clip | " + " | ".join(MOMENTS) + " |")
-    print("|---|---|" + "---|" * len(MOMENTS))
+    print("\n| photo | clip | stride rose, body heights | max_stride | flexion rose, deg | max_front_knee_flexion |")
+    print("|---|---|---|---|---|---|")
+    rose = {name: {False: 0.0, True: 0.0} for name in MOMENTS}
     for (photo, motion), (report, t) in reports.items():
-        cells = [f"**at {t[row]:.2f} s**" if row is not None else f"null: {report.moment_reasons[name]}"
-                 for name, row in ((m, report.moments[m]) for m in MOMENTS)]
+        cells = []
+        for name in MOMENTS:
+            row, rise = report.moments[name], report.moment_rises[name]
+            cells += ["-" if rise is None else f"{rise:.3g}",
+                      f"**at {t[row]:.2f} s**" if row is not None else f"null: {report.moment_reasons[name]}"]
+            if rise is not None:
+                rose[name]["(check)" in motion] = max(rose[name]["(check)" in motion], rise)
         print(f"| {photo} | {motion} | " + " | ".join(cells) + " |")
+    for name, floor in zip(MOMENTS, (MOMENT_MIN_STRIDE, MOMENT_MIN_DEG)):
+        print(f"\nlargest rise of the {name} signal on a still photo: {rose[name][False]:.3g} in the clips that set "
+              f"the floor, {rose[name][True]:.3g} in the check clips; least floor {floor:g}")
     print(f"\nlargest change of a still elbow seen in >= {WELL_SEEN:.0%} of frames: {worst[False]:.1f} deg in the "
           f"clips that set the floor, {worst[True]:.1f} deg in the check clips; "
           f"metrics.STILL_ELBOW_DEG = {STILL_ELBOW_DEG:g} deg")

@@ -39,8 +39,9 @@ NOISE_K = 6.0  # a change must exceed this many noise sigmas to be more than jit
 EXTENSION_BIAS_K = 3.0  # sigmas that jitter adds to a real extension (running minimum down, peak up)
 STILL_ELBOW_DEG = 25.0  # the model's own floor for an elbow extension: a still, well-seen elbow read up to
 # 22.9 deg of straightening or bending in 20 still-photo clips (scripts/still_photo_noise.py, 2026-12-06)
-MOMENT_MIN_DEG = 5.0  # and a knee-flexion moment at least this many degrees
-MOMENT_MIN_STRIDE = 0.05  # and a stride moment at least this many body heights
+MOMENT_MIN_DEG = 12.0  # and a knee-flexion moment at least this many degrees, and
+MOMENT_MIN_STRIDE = 0.1  # a stride moment this many body heights: still photos' readings rose by up to 9.4 deg
+# and 0.067 (scripts/still_photo_noise.py, 2026-12-06), and found a "maximum stride" at 5 and 0.05
 
 ANGLES: dict[str, tuple[str, str, str]] = {
     f"{side}_{joint}_angle": (f"{side}_{a}", f"{side}_{b}", f"{side}_{c}")
@@ -66,6 +67,7 @@ class MetricsReport:
     raw_angles: dict[str, np.ndarray]
     moments: dict[str, int | None] = field(default_factory=dict)  # key moment -> frame row
     moment_reasons: dict[str, str | None] = field(default_factory=dict)  # why a moment is null
+    moment_rises: dict[str, float | None] = field(default_factory=dict)  # sustained range of its signal
 
 
 @dataclass(frozen=True)
@@ -156,37 +158,47 @@ def _summary(t: np.ndarray, values: np.ndarray, digits: int = 1) -> dict:
     }
 
 
-def _moment(t: np.ndarray, values: np.ndarray, noise: float | None, least: float, what: str,
-            unit: str) -> tuple[int | None, str | None]:
-    """When `values` is at its maximum: the middle of the stretch around the sustained maximum that
-    stays within the series' own noise floor of it; None (with the reason) when the maximum does not
-    rise above that floor or does not stand out as one moment.
+@dataclass(frozen=True)
+class _Moment:
+    row: int | None
+    reason: str | None
+    rise: float | None = None  # sustained maximum minus sustained minimum, what the floor is compared with
 
-    Within that stretch which sample is highest is noise: its row jumped by 2 s
-    between two readings of one clip (analysed in one and in two processes), so
-    the stretch's middle is the moment. A maximum that another stretch of the
-    clip also comes within the floor of, with a dip deeper than the floor between
-    them, is not one moment at all.
+
+def _moment(t: np.ndarray, values: np.ndarray, noise: float | None, least: float, what: str,
+            unit: str) -> _Moment:
+    """When `values` is at its maximum: the middle of the stretch around the sustained maximum that
+    stays within a band of it; None (with the reason) when the signal does not rise above its noise
+    floor over the clip or its maximum does not stand out as one moment.
+
+    The floor, max(least, NOISE_K sigma), is what the series wanders by over a
+    whole clip; the band, max(least / 2, NOISE_K sigma), what it wanders by
+    within a held position. Within the band which sample is highest is noise:
+    its row jumped by 2 s between two readings of one clip (analysed in one and
+    in two processes), so the stretch's middle is the moment. A maximum that
+    another stretch of the clip also comes within the band of, with a dip
+    deeper than the band between them, is not one moment at all.
     """
     top, bottom = sustained(t, values, True), sustained(t, values, False)
     if top is None or bottom is None:
-        return None, f"{what} could not be followed for {HOLD_S:g} s"
+        return _Moment(None, f"{what} could not be followed for {HOLD_S:g} s")
     floor = max(least, NOISE_K * (noise or 0.0))
     digits = 1 if unit == "deg" else 3
     rise = top[0] - bottom[0]
     if rise < floor:
-        return None, (f"{what} changed by only {rise:.{digits}f} {unit} over the clip, "
-                      f"within its noise floor of {floor:.{digits}f} {unit}")
+        return _Moment(None, f"{what} changed by only {rise:.{digits}f} {unit} over the clip, "
+                             f"within its noise floor of {floor:.{digits}f} {unit}", rise)
+    band = max(least / 2, NOISE_K * (noise or 0.0))
     level = moving_median(np.asarray(t, dtype=np.float64), np.asarray(values, dtype=np.float64), HOLD_S / 2)
-    near = np.flatnonzero(level >= top[0] - floor)
-    dips = np.concatenate([[0], np.cumsum(level < top[0] - floor)])
+    near = np.flatnonzero(level >= top[0] - band)
+    dips = np.concatenate([[0], np.cumsum(level < top[0] - band)])
     starts = near[np.r_[True, dips[near[1:]] > dips[near[:-1] + 1]]]
     if starts.size > 1:
         times = ", ".join(f"{t[row]:.2f}" for row in starts[:4]) + (", ..." if starts.size > 4 else "")
-        return None, (f"{what} comes within its noise floor of {floor:.{digits}f} {unit} of its maximum at "
-                      f"{starts.size} separate times ({times} s): no one moment stands out")
+        return _Moment(None, f"{what} comes within {band:.{digits}f} {unit} of its maximum at {starts.size} "
+                             f"separate times ({times} s): no one moment stands out", rise)
     middle = (t[near[0]] + t[near[-1]]) / 2
-    return int(near[np.argmin(np.abs(t[near] - middle))]), None
+    return _Moment(int(near[np.argmin(np.abs(t[near] - middle))]), None, rise)
 
 
 def _smooth_points(series: PoseSeries, name: str, mask: np.ndarray) -> np.ndarray:
@@ -310,21 +322,24 @@ def compute_metrics(series: PoseSeries, frames_analyzed: int, handedness: str = 
         metrics[name] = _metric("deg", None if support.reason else _summary(series.t, angles[name]), support)
 
     stride, raw_stride, stride_support = _stride(series, front, back)
-    top_stride, stride_reason = (None, stride_support.reason) if stride_support.reason else _moment(
+    most_stride = _Moment(None, stride_support.reason) if stride_support.reason else _moment(
         series.t, stride, noise_sigma(raw_stride, stride), MOMENT_MIN_STRIDE, "the stride", "body heights")
+    top_stride = most_stride.row
     plant = None if top_stride is None else _front_foot_plant(series.t, stride)
     knee = f"{front}_knee_angle"
     flexion = 180.0 - angles[knee]
-    top_flexion, flexion_reason = (None, supports[knee].reason) if supports[knee].reason else _moment(
+    most_flexion = _Moment(None, supports[knee].reason) if supports[knee].reason else _moment(
         series.t, flexion, noise_sigma(raw_angles[knee], angles[knee]), MOMENT_MIN_DEG,
         "front-knee flexion", "deg")
+    top_flexion = most_flexion.row
     moments = {"front_foot_plant": plant, "max_stride": top_stride, "max_front_knee_flexion": top_flexion}
     reasons = {
-        "front_foot_plant": None if plant is not None else stride_reason or (
+        "front_foot_plant": None if plant is not None else most_stride.reason or (
             f"the stride did not grow by {STRIDE_STEP:g} body heights: no step forward"),
-        "max_stride": stride_reason,
-        "max_front_knee_flexion": flexion_reason,
+        "max_stride": most_stride.reason,
+        "max_front_knee_flexion": most_flexion.reason,
     }
+    rises = {"max_stride": most_stride.rise, "max_front_knee_flexion": most_flexion.rise}
     widest = sustained(series.t, stride, largest=True)
 
     metrics["front_knee_flexion"] = _metric(
@@ -351,4 +366,4 @@ def compute_metrics(series: PoseSeries, frames_analyzed: int, handedness: str = 
     with_pose = int(series.detected.sum())
     rate = with_pose / frames_analyzed if frames_analyzed else 0.0
     metrics["detection_rate"] = {"units": "ratio", "value": round(rate, 4), "confidence": 1.0, "reason": None}
-    return MetricsReport(metrics, hand, angles, raw_angles, moments, reasons)
+    return MetricsReport(metrics, hand, angles, raw_angles, moments, reasons, rises)
