@@ -37,11 +37,10 @@ HOLD_S = 0.12  # an extreme must hold this long (3 frames at 25 fps) to count
 NOISE_K = 6.0  # a change must exceed this many noise sigmas to be more than jitter (measured: jitter alone
 # makes the smoothed series range over 4-5.5 sigmas of the residual in 4 s)
 EXTENSION_BIAS_K = 3.0  # sigmas that jitter adds to a real extension (running minimum down, peak up)
-STILL_ELBOW_DEG = 25.0  # the model's own floor for an elbow extension: a still, well-seen elbow read up to
-# 22.9 deg of straightening or bending in 20 still-photo clips (scripts/still_photo_noise.py, 2026-12-06)
-MOMENT_MIN_DEG = 12.0  # and a knee-flexion moment at least this many degrees, and
-MOMENT_MIN_STRIDE = 0.1  # a stride moment this many body heights: still photos' readings rose by up to 9.4 deg
-# and 0.067 (scripts/still_photo_noise.py, 2026-12-06), and found a "maximum stride" at 5 and 0.05
+# The least floors are the model's own wander on still photos (scripts/still_photo_noise.py, 2026-12-06):
+STILL_ELBOW_DEG = 25.0  # an elbow extension; a still, well-seen elbow read up to 22.9 deg of change in 15 clips
+MOMENT_MIN_DEG = 12.0  # a knee-flexion moment; still knees' flexion rose by up to 9.4 deg
+MOMENT_MIN_STRIDE = 0.1  # a stride moment, body heights; still strides rose by up to 0.067
 
 ANGLES: dict[str, tuple[str, str, str]] = {
     f"{side}_{joint}_angle": (f"{side}_{a}", f"{side}_{b}", f"{side}_{c}")
