@@ -124,10 +124,14 @@ def test_angle_metrics_do_not_depend_on_framing(analysed, framing):
         assert shift == pytest.approx(turn, abs=3.0), name
 
 
-def test_a_still_raised_arm_reads_no_elbow_extension_though_the_models_reading_wanders(analysed):
+def test_a_still_player_has_no_elbow_extension_nor_key_moment_though_the_models_reading_wanders(analysed):
     """Every true angle of a still photo is constant; the model's reading of the raised right elbow wanders
-    by 10-15 degrees over 8 s and read as 11.6 degrees of extension against a jitter-only floor of 2.7."""
+    by 10-15 degrees over 8 s and read as 11.6 degrees of extension against a jitter-only floor of 2.7,
+    and the stride's reading rose by 0.054 body heights, a "maximum stride" above the old floor of 0.05."""
     result, out, _ = analysed("messi", MOVING)
+    pose = result["pose"]
+    assert pose["key_moments"]["max_stride"] is None and "noise floor" in pose["key_moment_reasons"]["max_stride"]
+    assert pose["key_moments"]["max_front_knee_flexion"] is None
     extension = result["metrics"]["right_elbow_extension"]
     assert extension["reason"] is None, "the raised arm must be measured for this test to mean anything"
     assert extension["value"] == 0.0 and extension["at_s"] is None
