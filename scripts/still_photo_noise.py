@@ -75,9 +75,7 @@ def still_clip_report(photo: str, motion: Motion, work: Path) -> tuple[MetricsRe
         accepted = npz["quality"] == OK
         xy = npz["image"][:, :, :2].astype(np.float64) * npz["frame_size"][:2]
         t, visibility = npz["timestamp_ms"] / 1000.0, npz["visibility"].astype(np.float64)
-    series = PoseSeries(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
-                        visibility=np.where(accepted[:, None], visibility, 0.0))
-    return compute_metrics(series, len(t)), t
+    return compute_metrics(PoseSeries.gated(t, xy, visibility, accepted), len(t)), t
 
 
 def angle_errors(report: MetricsReport) -> list[tuple[str, float, float, float]]:

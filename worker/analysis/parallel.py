@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from worker.analysis.model import load_verified_model
 from worker.analysis.pose import PoseFinder, PoseTracker
-from worker.analysis.segments import FloatingSeam, Handicap, Part, Segment, join, merge_stats, plan, seam_problem
+from worker.analysis.segments import (WHOLE_CLIP, FloatingSeam, Handicap, Part, Segment, join, merge_stats, plan,
+                                      seam_problem)
 from worker.analysis.stream import Collected, Progress, stream
 from worker.analysis.track import SubjectTracker
 from worker.analysis.video import (DecodeStats, VideoInfo, VideoLimits, VideoReader, init_opencv,
@@ -51,7 +52,7 @@ class _Cancelled(Exception):
 def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
                     progress: Progress | None, segment: Segment, options: AnalysisOptions,
                     model: bytes | None = None, further: Callable[[Collected, float], bool] | None = None) -> Part:
-    """One segment's pass (the whole clip for Segment(0, 0, 0, None)); a child's entry point too.
+    """One segment's pass (the whole clip for WHOLE_CLIP); a child's entry point too.
 
     A child reads the model itself (`model` None, 30 ms): the bytes in its start-up
     arguments would be written into a pipe that blocks for good when the child
@@ -62,7 +63,7 @@ def analyse_segment(video_path: str | os.PathLike, out_dir: str | os.PathLike | 
     model = model if model is not None else load_verified_model(options.model_path)
     timings: dict[str, float] = {}
     opts = options
-    shared = segment != Segment(0, 0.0, 0.0, None)  # a share of the clip: other processes take the other cores
+    shared = segment != WHOLE_CLIP  # a share of the clip: other processes take the other cores
     with opencv_threads(1 if shared else None), \
             VideoReader(video_path, VideoLimits(max_seconds=opts.max_seconds)) as reader:
         tick = time.perf_counter()

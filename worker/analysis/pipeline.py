@@ -100,8 +100,7 @@ def analyze(
     arrays["quality"] = quality.frame_quality(t, xy, visibility, arrays["detected"], collected.events,
                                               collected.width)
     accepted = arrays["quality"] == quality.OK
-    series = PoseSeries(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
-                        visibility=np.where(accepted[:, None], visibility, 0.0))
+    series = PoseSeries.gated(t, xy, visibility, accepted)
     report = compute_metrics(series, stats.frames_analyzed, opts.handedness)
     # The events and their metrics, on the gated series at the rate actually analysed (after the cap).
     cricket = analyse_cricket(series, accepted, opts.job_options(), fps=analysed_fps(series) or None)

@@ -39,6 +39,9 @@ class Segment:
     until_ms: float | None  # None: to the end of the video
 
 
+WHOLE_CLIP = Segment(0, 0.0, 0.0, None)  # the one segment of a clip analysed in one process
+
+
 @dataclass(frozen=True)
 class Handicap:
     """What a child process pays before its warm-up starts, in seconds of clip that one process analyses
@@ -60,14 +63,14 @@ def plan(duration_s: float | None, processes: int, warm_up_s: float = WARM_UP_S,
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
     if duration_s is None or not np.isfinite(duration_s) or duration_s <= 0:
-        return [Segment(0, 0.0, 0.0, None)]
+        return [WHOLE_CLIP]
     for count in range(min(processes, int(duration_s // min_segment_s)), 1, -1):
         bounds = _equal_cost_bounds(duration_s, count, warm_up_s, handicap)
         if min(np.diff(bounds)) >= min_segment_s and bounds[1] > warm_up_s:
             ms = [1000.0 * b for b in bounds]
             return [Segment(k, 1000.0 * (bounds[k] - warm_up_s) if k else 0.0, ms[k],
                             ms[k + 1] if k + 1 < count else None) for k in range(count)]
-    return [Segment(0, 0.0, 0.0, None)]
+    return [WHOLE_CLIP]
 
 
 def _equal_cost_bounds(duration_s: float, count: int, warm_up_s: float, handicap: Handicap) -> list[float]:

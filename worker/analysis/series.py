@@ -31,6 +31,12 @@ class PoseSeries:
     visibility: np.ndarray  # (N, 33)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)  # per-series results computed once
 
+    @classmethod
+    def gated(cls, t: np.ndarray, xy: np.ndarray, visibility: np.ndarray, accepted: np.ndarray) -> PoseSeries:
+        """The series the metrics see: frames the quality gates did not accept count as frames without a pose."""
+        return cls(t=t, xy=np.where(accepted[:, None, None], xy, np.nan),
+                   visibility=np.where(accepted[:, None], visibility, 0.0))
+
     @property
     def detected(self) -> np.ndarray:
         return np.isfinite(self.xy[:, 0, 0])
